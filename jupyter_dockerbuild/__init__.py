@@ -7,11 +7,94 @@ socket and draws nothing: the heavy modules load when first used.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_ipython_extension"]
+__all__ = [
+    "BASE_IMAGE",
+    "BuildCancelled",
+    "BuildError",
+    "BuildOptions",
+    "BuildResult",
+    "DockerBuildError",
+    "DockerClient",
+    "__version__",
+    "build",
+    "ensure_base_image",
+    "load_ipython_extension",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .progress import BuildResult
+
+_LAZY = {
+    "BASE_IMAGE": "base",
+    "ensure_base_image": "base",
+    "BuildOptions": "options",
+    "BuildResult": "progress",
+    "DockerClient": "client",
+    "BuildError": "errors",
+    "BuildCancelled": "errors",
+    "DockerBuildError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use, so ``import jupyter_dockerbuild`` stays cheap."""
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build(
+    dockerfile: str | None = None,
+    *,
+    context: str | os.PathLike[str] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
+    host: str | None = None,
+    progress: bool | str = False,
+    **options: Any,
+) -> BuildResult:
+    """Build an image from ``dockerfile`` text and return its :class:`BuildResult`.
+
+    ``options`` are the ``docker build`` flags as keywords: ``tags=["myenv:1"]``,
+    ``build_args={"PYVER": "3.12"}`` (or ``["PYVER=3.12"]``), ``memory="2g"``,
+    ``memory_swap``, ``cpu_shares``, ``cpuset_cpus``, ``cpu_period``, ``cpu_quota``,
+    ``shm_size``, ``labels``, ``network``, ``extra_hosts``, ``cache_from``, ``no_cache``,
+    ``pull``, ``rm``, ``force_rm``, ``squash``, ``quiet``, ``dockerfile`` path (as
+    ``file=``), ``target``, ``platform``, ``isolation``, ``remote``. ``context`` adds a
+    directory (filtered by its ``.dockerignore``), ``files`` adds in-memory files.
+    ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
+    progress widget. Raises :class:`BuildError` (with ``.result``) if the build fails.
+    """
+    from .builder import run_build
+    from .client import DockerClient
+    from .options import BuildOptions, registry_config_from_docker_config
+    from .view import make_view
+
+    if "file" in options:
+        options["dockerfile"] = options.pop("file")
+    if "tag" in options:
+        tag = options.pop("tag")
+        options["tags"] = [tag] if isinstance(tag, str) else list(tag)
+    opts = BuildOptions.from_user(**options)
+    opts = opts.replace(registry_config=registry_config_from_docker_config())
+    view = None
+    if progress:
+        view = make_view(widget=progress == "widget", quiet=opts.quiet)
+    client = DockerClient(host)
+    try:
+        return run_build(
+            dockerfile, opts, context_dir=context, files=files, client=client, view=view
+        )
+    finally:
+        client.close()
 
 
 def load_ipython_extension(ipython: Any) -> None:

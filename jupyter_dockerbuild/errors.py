@@ -17,6 +17,14 @@ if TYPE_CHECKING:  # pragma: no cover - import for type checkers only
 class DockerBuildError(Exception):
     """Base class of every error this package raises on purpose."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython hook: the cell fails with one short line, not a 40-frame traceback.
+
+        The message already names the culprit; the frames inside this package would
+        only hide it. Python callers outside IPython still get a normal traceback.
+        """
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class OptionsError(DockerBuildError, ValueError):
     """A build option is malformed or out of range; raised before any request is sent."""
