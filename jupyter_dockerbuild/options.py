@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from .errors import OptionsError
@@ -329,6 +329,22 @@ class BuildOptions:
         options = cls(**parsed)
         options.validate()
         return options
+
+    def __repr__(self) -> str:
+        """Show the options that differ from the defaults, secrets masked."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if (
+                not f.repr
+                or value == f.default
+                or (f.default_factory is not MISSING and value == f.default_factory())
+            ):
+                continue
+            if f.name == "build_args":
+                value = self.masked_build_args()
+            shown.append(f"{f.name}={value!r}")
+        return f"BuildOptions({', '.join(shown)})"
 
     def replace(self, **changes: Any) -> BuildOptions:
         """Return a copy with ``changes`` applied and validated."""
