@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from .client import DockerClient, HTTPError
 from .context import build_context
-from .errors import BuildCancelled, BuildError, DaemonError, DockerBuildError
+from .errors import BuildCancelled, BuildError, DockerBuildError
 from .options import BuildOptions, format_size
 from .progress import BuildResult, BuildState
 from .stream import JSONStreamDecoder
@@ -52,14 +52,17 @@ def explain_error(message: str, code: int | None, options: BuildOptions, state: 
     leaves out: the step and cell line, the flag that caused it, what to try.
     """
     step = state.error.step if state.error is not None else None
+    info = state.steps[step - 1] if step is not None and 0 < step <= len(state.steps) else None
     where = ""
     if step is not None:
-        info = state.steps[step - 1] if 0 < step <= len(state.steps) else None
-        line = info.line + state.line_offset if info is not None and info.line else None
         total = state.total_steps or len(state.steps)
-        instr = info.instruction if info is not None else ""
-        where = f"step {step}/{total}" + (f" (cell line {line})" if line else "")
-        where += f" {instr}: " if instr else ": "
+        where = f"step {step}/{total}"
+        if info is not None and info.line:
+            # In the magic the Dockerfile starts on the cell's second line.
+            label = "cell line" if state.line_offset else "line"
+            where += f" ({label} {info.line + state.line_offset})"
+        where += ": "
+    instruction = info.instruction if info is not None else ""
 
     lowered = message.lower()
     if code == 137 or "returned a non-zero code: 137" in message:
@@ -70,7 +73,11 @@ def explain_error(message: str, code: int | None, options: BuildOptions, state: 
             "Raise -m/--memory." if options.memory else "The host is out of memory."
         )
     if "returned a non-zero code" in message:
-        return f"{where}{message}"
+        return f"{where}{instruction}: {message}" if instruction else f"{where}{message}"
+    if "no build stage" in lowered:
+        return f"the Dockerfile must start with FROM (only ARG may come before it) ({message})"
+    if "cannot be empty" in lowered:
+        return f"the Dockerfile is empty: write at least a FROM line ({message})"
     match = _PARSE_LINE_RE.search(message)
     if match:
         cell_line = int(match.group(2)) + state.line_offset
@@ -101,6 +108,10 @@ def explain_error(message: str, code: int | None, options: BuildOptions, state: 
         )
     ):
         image = _base_image_in(message)
+        if instruction.upper().startswith("FROM "):
+            # The daemon's message names the registry URL, not the image: take it from
+            # the FROM line (the word after FROM, before any "AS name").
+            image = instruction.split()[1]
         subject = f"base image {image!r}" if image else "the base image"
         return (
             f"{where}{subject} is not on the daemon and could not be pulled ({message}). "
@@ -199,8 +210,9 @@ def run_build(
     except DockerBuildError as exc:
         if state.status in ("pending", "running"):
             state.fail(str(exc))
-        if isinstance(exc, DaemonError) and response is not None:
-            # The connection broke mid-build: that is a failed build, log attached.
+        if response is not None:
+            # The connection broke or the stream was garbled mid-build: that is a
+            # failed build, with the log so far attached.
             raise BuildError(str(exc), state.result()) from exc
         raise
     finally:

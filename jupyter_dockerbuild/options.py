@@ -326,6 +326,10 @@ class BuildOptions:
                 if not isinstance(value, str):
                     raise OptionsError(f"{flag}: expected text, got {value!r}")
                 parsed[name] = value
+        if parsed.get("rm") is False and "force_rm" not in parsed:
+            # Our force_rm default (on) exists so failures leave nothing behind; a user
+            # who asks to keep intermediate containers with --rm=false means it.
+            parsed["force_rm"] = False
         options = cls(**parsed)
         options.validate()
         return options

@@ -1,0 +1,591 @@
+"""The progress model: daemon events folded into a BuildState; no IO.
+
+The classic builder tells us little directly: ``Step k/N : INSTR`` headers, bookkeeping
+lines (`` ---> Running in``, ``Removing intermediate container``, `` ---> <id>``,
+`` ---> Using cache``), the RUN output in reads that are not line-aligned, ``aux.ID``
+per stage, ``[Warning]`` lines and ``errorDetail``. It sends no timings, so steps are
+timed here, and the Dockerfile is parsed up front so every step is shown (waiting)
+before the daemon reaches it, with the line where it stands.
+
+Memory stays bounded whatever the build prints: each step keeps a short tail of output
+lines and a line count, and the log keeps its head and its most recent part with a
+clear truncation mark in between.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+StepStatus = Literal["waiting", "running", "done", "cached", "failed", "cancelled"]
+BuildStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+
+#: Output lines kept per step (the view shows a few; the failure view shows more).
+STEP_TAIL = 200
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_STEP_RE = re.compile(r"Step (\d+)/(\d+) : (.*)", re.DOTALL)
+_BOOKKEEPING_RE = re.compile(
+    r" ---> (?:Running in [0-9a-f]+|Using cache|[0-9a-f]{12}|)\n"
+    r"|Removing intermediate container [0-9a-f]+\n"
+    r"|Executing \d+ build triggers?\n"
+)
+_QUIET_ID_RE = re.compile(r"(sha256:[0-9a-f]{64})\n?")
+_UNUSED_ARGS_RE = re.compile(r"build-args \[([^\]]*)\] were not consumed")
+_DIRECTIVE_RE = re.compile(r"#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
+_STDERR_ON, _STDERR_OFF = "\x1b[91m", "\x1b[0m"
+
+
+def strip_ansi(text: str) -> str:
+    """Remove ANSI escape sequences (colours) from ``text``."""
+    return _ANSI_RE.sub("", text)
+
+
+# -- Dockerfile instructions ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction: where it starts and its text on one line."""
+
+    line: int
+    keyword: str
+    text: str
+
+
+def parse_instructions(dockerfile: str) -> list[Instruction]:
+    """Split a Dockerfile into instructions, the way the daemon counts steps.
+
+    Honours parser directives (``# escape=`` changes the continuation character),
+    comments (also inside a continuation), blank lines and line continuations. The
+    1-based ``line`` of each instruction is where it starts.
+    """
+    escape = "\\"
+    lines = dockerfile.splitlines()
+    out: list[Instruction] = []
+    in_directives = True
+    current: list[str] = []
+    start = 0
+    for number, raw in enumerate(lines, start=1):
+        stripped = raw.strip()
+        if in_directives:
+            match = _DIRECTIVE_RE.fullmatch(stripped)
+            if match:
+                if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
+                    escape = match.group(2)
+                continue
+            in_directives = False
+        if stripped.startswith("#") or (not stripped and not current):
+            continue  # comments are removed, even in the middle of a continuation
+        if not stripped:
+            continue  # an empty line inside a continuation is skipped too
+        if not current:
+            start = number
+        if stripped.endswith(escape):
+            current.append(raw.rstrip()[:-1])
+            continue
+        current.append(raw)
+        text = " ".join(part.strip() for part in current if part.strip())
+        current = []
+        out.append(Instruction(line=start, keyword=text.split(None, 1)[0].upper(), text=text))
+    if current:  # a continuation at the very end: the daemon takes it as is
+        text = " ".join(part.strip() for part in current if part.strip())
+        if text:
+            out.append(Instruction(line=start, keyword=text.split(None, 1)[0].upper(), text=text))
+    return out
+
+
+# -- the log ----------------------------------------------------------------------
+
+
+class CappedLog:
+    """Append-only text with a size cap: keeps the head and the most recent part.
+
+    Positions are absolute (characters since the start), so a reader can ask for
+    what came after the last thing it saw, cheaply, even after truncation.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(limit, 1024)
+        self.head_limit = self.limit // 4
+        self.head: list[tuple[int, str]] = []
+        self.head_len = 0
+        self.tail: deque[tuple[int, str]] = deque()
+        self.tail_len = 0
+        self.total = 0
+        self.dropped = 0
+
+    def append(self, text: str) -> None:
+        """Add ``text``; drop the oldest non-head text beyond the cap."""
+        if not text:
+            return
+        if self.head_len < self.head_limit and not self.tail:
+            self.head.append((self.total, text))
+            self.head_len += len(text)
+        else:
+            self.tail.append((self.total, text))
+            self.tail_len += len(text)
+            budget = self.limit - self.head_len
+            while self.tail_len > budget and len(self.tail) > 1:
+                _, old = self.tail.popleft()
+                self.tail_len -= len(old)
+                self.dropped += len(old)
+        self.total += len(text)
+
+    def since(self, cursor: int) -> tuple[str, int]:
+        """Text appended after absolute position ``cursor``, and the new cursor.
+
+        Costs what was appended since, not the size of the log.
+        """
+        if cursor >= self.total:
+            return "", self.total
+        newest_first: list[str] = []
+        for pieces in (self.tail, self.head):
+            for start, text in reversed(pieces):
+                if start + len(text) <= cursor:
+                    break
+                newest_first.append(text[max(0, cursor - start) :])
+                if start <= cursor:
+                    break
+            else:
+                if pieces is self.tail and self.dropped and cursor < self.total - self.tail_len:
+                    newest_first.append(self._mark())
+                continue
+            break
+        return "".join(reversed(newest_first)), self.total
+
+    def _mark(self) -> str:
+        return f"\n... [{self.dropped:,} characters of log truncated] ...\n"
+
+    def text(self) -> str:
+        """The whole kept log, with a truncation mark where text was dropped."""
+        body = "".join(t for _, t in self.head)
+        if self.dropped:
+            body += self._mark()
+        return body + "".join(t for _, t in self.tail)
+
+
+# -- steps and state --------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One Dockerfile step as the build sees it."""
+
+    number: int
+    instruction: str
+    line: int | None = None
+    status: StepStatus = "waiting"
+    started: float | None = None
+    ended: float | None = None
+    cached: bool = False
+    output: deque[tuple[str, bool]] = field(default_factory=lambda: deque(maxlen=STEP_TAIL))
+    lines_total: int = 0
+
+    def duration(self, now: float | None = None) -> float | None:
+        """Seconds spent in the step (so far, if it is still running)."""
+        if self.started is None:
+            return None
+        end = self.ended if self.ended is not None else (now or time.monotonic())
+        return max(0.0, end - self.started)
+
+
+@dataclass
+class ErrorInfo:
+    """Why the build failed: the daemon's message (``errorDetail`` first), code, step."""
+
+    message: str
+    code: int | None = None
+    step: int | None = None
+
+
+@dataclass
+class Download:
+    """Progress of one pull layer or ``ADD <url>`` download."""
+
+    status: str
+    current: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A finished step, as kept on the result."""
+
+    number: int
+    instruction: str
+    line: int | None
+    status: StepStatus
+    cached: bool
+    duration: float | None
+
+
+@dataclass(frozen=True, repr=False)
+class BuildResult:
+    """What a build produced: keep it (``--out NAME``) to look at the log or steps later."""
+
+    status: BuildStatus
+    image_id: str | None
+    tags: tuple[str, ...]
+    steps: tuple[StepResult, ...]
+    warnings: tuple[str, ...]
+    unused_build_args: tuple[str, ...]
+    log: str
+    elapsed: float
+    error: str | None = None
+    exit_code: int | None = None
+    failed_step: StepResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True if the build succeeded."""
+        return self.status == "succeeded"
+
+    @property
+    def short_id(self) -> str | None:
+        """The 12-hex-digit image id the docker CLI shows."""
+        if not self.image_id:
+            return None
+        return self.image_id.split(":", 1)[-1][:12]
+
+    def __repr__(self) -> str:
+        if self.ok:
+            tags = f" tags={list(self.tags)}" if self.tags else ""
+            return (
+                f"<BuildResult succeeded {self.short_id}{tags} "
+                f"{len(self.steps)} steps in {self.elapsed:.1f}s>"
+            )
+        return f"<BuildResult {self.status}: {self.error}>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .view import render_summary
+
+        p.text(repr(self) if cycle else render_summary(self))
+
+    def history(self, **kwargs: Any) -> Any:
+        """The image's layers (``GET /images/{id}/history``) as a table."""
+        from .images import history
+
+        return history(self, **kwargs)
+
+    def compare(self, other: Any, **kwargs: Any) -> Any:
+        """Which layers this image shares with ``other`` (a result or a tag)."""
+        from .images import compare
+
+        return compare(self, other, **kwargs)
+
+
+class BuildState:
+    """A build in progress, folded from the daemon's events; views only read it."""
+
+    def __init__(
+        self,
+        dockerfile: str = "",
+        *,
+        tags: Sequence[str] = (),
+        line_offset: int = 0,
+        log_limit: int = 16 * 2**20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self.tags = tuple(tags)
+        self.line_offset = line_offset
+        self.steps: list[Step] = [
+            Step(number=i + 1, instruction=ins.text, line=ins.line)
+            for i, ins in enumerate(parse_instructions(dockerfile))
+        ]
+        self.total_steps: int | None = len(self.steps) or None
+        self.status: BuildStatus = "pending"
+        self.started = clock()
+        self.ended: float | None = None
+        self.current: Step | None = None
+        self.image_id: str | None = None
+        self.warnings: list[str] = []
+        self.unused_build_args: list[str] = []
+        self.tagged: list[str] = []
+        self.error: ErrorInfo | None = None
+        self.downloads: dict[str, Download] = {}
+        self.preamble: deque[tuple[str, bool]] = deque(maxlen=STEP_TAIL)
+        self.version = 0
+        self._log = CappedLog(log_limit)
+        self._partial = ""
+        self._partial_err = False
+        self._after_header = False
+
+    # -- folding events ---------------------------------------------------------
+
+    def apply_many(self, events: Iterable[dict[str, Any]]) -> None:
+        """Fold several events."""
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: dict[str, Any]) -> None:
+        """Fold one daemon message into the state."""
+        now = self.clock()
+        if self.status == "pending":
+            self.status = "running"
+        self.version += 1
+        if "errorDetail" in event or "error" in event:
+            detail = event.get("errorDetail") or {}
+            message = str(detail.get("message") or event.get("error") or "unknown error")
+            code = detail.get("code")
+            self._log.append(f"ERROR: {message}\n")
+            self._fail_current(now)
+            step = self.current.number if self.current is not None else None
+            self.error = ErrorInfo(message, code if isinstance(code, int) else None, step)
+            return
+        aux = event.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            # One aux per stage in a multi-stage build: the last one is the image.
+            self.image_id = str(aux["ID"])
+            self._end_current(now)
+            return
+        text = event.get("stream")
+        if isinstance(text, str):
+            self._on_stream(text, now)
+            return
+        status = event.get("status")
+        if isinstance(status, str):
+            self._on_status(event, status)
+
+    def _on_stream(self, text: str, now: float) -> None:
+        self._log.append(text)
+        if self._after_header:
+            self._after_header = False
+            if text == "\n":
+                return
+        match = _STEP_RE.match(text)
+        if match:
+            self._flush_partial()
+            self._start_step(int(match.group(1)), int(match.group(2)), match.group(3), now)
+            self._after_header = True
+            return
+        if _BOOKKEEPING_RE.fullmatch(text):
+            self._flush_partial()
+            if "Using cache" in text and self.current is not None:
+                self.current.cached = True
+            return
+        if text.startswith("Successfully built "):
+            self._end_current(now)
+            return
+        if text.startswith("Successfully tagged "):
+            self.tagged.append(text[len("Successfully tagged ") :].strip())
+            return
+        if text.startswith("[Warning]"):
+            warning = text.strip()
+            self.warnings.append(warning)
+            unused = _UNUSED_ARGS_RE.search(warning)
+            if unused:
+                self.unused_build_args.extend(unused.group(1).split())
+            return
+        if self.current is None and self.image_id is None:
+            quiet = _QUIET_ID_RE.fullmatch(text)
+            if quiet:  # q=1 success sends only the image id
+                self.image_id = quiet.group(1)
+                return
+        is_err = text.startswith(_STDERR_ON)
+        if is_err:
+            text = text[len(_STDERR_ON) :]
+            if text.endswith(_STDERR_OFF):
+                text = text[: -len(_STDERR_OFF)]
+        self._add_output(text, is_err)
+
+    def _on_status(self, event: dict[str, Any], status: str) -> None:
+        key = str(event.get("id") or "download")
+        detail = event.get("progressDetail") or {}
+        current, total = detail.get("current"), detail.get("total")
+        entry = self.downloads.setdefault(key, Download(status))
+        entry.status = status
+        if isinstance(current, int):
+            entry.current = current
+        if isinstance(total, int):
+            entry.total = total
+        if not detail:
+            self._log.append(f"{key}: {status}\n" if event.get("id") else f"{status}\n")
+
+    def _bucket(self) -> tuple[deque[tuple[str, bool]], Step | None]:
+        if self.current is not None:
+            return self.current.output, self.current
+        return self.preamble, None
+
+    def _add_output(self, text: str, is_err: bool) -> None:
+        newlines = text.count("\n")
+        if not newlines:
+            self._partial += text
+            self._partial_err = self._partial_err or is_err
+            return
+        bucket, step = self._bucket()
+        head, _, rest = text.partition("\n")
+        _push(bucket, self._partial + head, self._partial_err or is_err)
+        if newlines > 1:
+            body, _, partial = rest.rpartition("\n")
+            # Only the last lines can stay in the bounded tail: split just those.
+            for line in body.rsplit("\n", STEP_TAIL)[-STEP_TAIL:]:
+                _push(bucket, line, is_err)
+        else:
+            partial = rest
+        self._partial = partial
+        self._partial_err = is_err and bool(partial)
+        if step is not None:
+            step.lines_total += newlines
+
+    def _flush_partial(self) -> None:
+        if self._partial:
+            bucket, step = self._bucket()
+            _push(bucket, self._partial, self._partial_err)
+            if step is not None:
+                step.lines_total += 1
+        self._partial = ""
+        self._partial_err = False
+
+    def _start_step(self, number: int, total: int, instruction: str, now: float) -> None:
+        self._end_current(now)
+        if self.total_steps != total:
+            # The daemon counts differently than our parse (e.g. --label adds a LABEL
+            # step at the end): trust the daemon's numbering.
+            del self.steps[total:]
+            self.total_steps = total
+        while len(self.steps) < number:
+            self.steps.append(Step(number=len(self.steps) + 1, instruction=""))
+        step = self.steps[number - 1]
+        instruction = instruction.strip()
+        if step.line is not None and step.instruction.split(None, 1)[:1] != [
+            w.upper() for w in instruction.split(None, 1)[:1]
+        ]:
+            step.line = None  # not the instruction we parsed there: don't point at it
+        step.instruction = instruction
+        step.status = "running"
+        step.started = now
+        self.current = step
+
+    def _end_current(self, now: float) -> None:
+        self._flush_partial()
+        step = self.current
+        if step is not None and step.status == "running":
+            step.status = "cached" if step.cached else "done"
+            step.ended = now
+        self.current = None if step is None or step.status != "running" else step
+
+    def _fail_current(self, now: float) -> None:
+        self._flush_partial()
+        if self.current is not None:
+            self.current.status = "failed"
+            self.current.ended = now
+
+    # -- ending -----------------------------------------------------------------
+
+    def finish(self) -> None:
+        """The stream ended normally: succeeded if there is an image and no error."""
+        now = self.clock()
+        if self.error is None and self.image_id:
+            self._end_current(now)
+            self.status = "succeeded"
+        else:
+            if self.error is None:
+                self._fail_current(now)
+                step = self.current.number if self.current is not None else None
+                self.error = ErrorInfo("the build ended without an image id", None, step)
+            self.status = "failed"
+        self.ended = now
+        self.version += 1
+
+    def fail(self, message: str, code: int | None = None) -> None:
+        """A failure outside the stream (HTTP error, client-side problem)."""
+        now = self.clock()
+        self._fail_current(now)
+        step = self.current.number if self.current is not None else None
+        if self.error is None:
+            self.error = ErrorInfo(message, code, step)
+        else:
+            self.error.message = message
+        self.status = "failed"
+        self.ended = now
+        self.version += 1
+
+    def cancel(self) -> None:
+        """The build was cancelled (interrupt or Cancel)."""
+        now = self.clock()
+        self._flush_partial()
+        if self.current is not None and self.current.status == "running":
+            self.current.status = "cancelled"
+            self.current.ended = now
+        self.status = "cancelled"
+        self.ended = now
+        self.version += 1
+
+    # -- reading ----------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        """Seconds since the build started (until it ended)."""
+        end = self.ended if self.ended is not None else self.clock()
+        return max(0.0, end - self.started)
+
+    def tail(self, n: int = 5) -> list[tuple[str, bool]]:
+        """The last ``n`` output lines of the running (or failed) step, partial included."""
+        step = self.current
+        if step is None:
+            failed = [s for s in self.steps if s.status == "failed"]
+            step = failed[-1] if failed else None
+        bucket = step.output if step is not None else self.preamble
+        lines = list(bucket)[-n:] if n > 0 else []
+        if self._partial and step is self.current:
+            lines = [*lines, (self._partial, self._partial_err)][-n:]
+        return lines
+
+    @property
+    def log_total(self) -> int:
+        """How many characters of log the daemon has sent so far."""
+        return self._log.total
+
+    def log_since(self, cursor: int) -> tuple[str, int]:
+        """Raw log text (with ANSI colours) after ``cursor``, and the new cursor."""
+        return self._log.since(cursor)
+
+    def raw_log(self) -> str:
+        """The kept log with the daemon's ANSI colours."""
+        return self._log.text()
+
+    def log_text(self) -> str:
+        """The kept log as plain text (capped, with a truncation mark if needed)."""
+        return strip_ansi(self._log.text())
+
+    def result(self) -> BuildResult:
+        """Freeze the state into a :class:`BuildResult`."""
+        offset = self.line_offset
+        steps = tuple(
+            StepResult(
+                number=s.number,
+                instruction=s.instruction,
+                line=s.line + offset if s.line is not None else None,
+                status=s.status,
+                cached=s.cached,
+                duration=s.duration(self.ended),
+            )
+            for s in self.steps
+        )
+        failed = None
+        if self.error is not None and self.error.step is not None:
+            failed = steps[self.error.step - 1] if self.error.step <= len(steps) else None
+        return BuildResult(
+            status=self.status,
+            image_id=self.image_id,
+            tags=self.tags,
+            steps=steps,
+            warnings=tuple(self.warnings),
+            unused_build_args=tuple(self.unused_build_args),
+            log=self.log_text(),
+            elapsed=self.elapsed(),
+            error=self.error.message if self.error is not None else None,
+            exit_code=self.error.code if self.error is not None else None,
+            failed_step=failed,
+        )
+
+
+def _push(bucket: deque[tuple[str, bool]], line: str, is_err: bool) -> None:
+    if "\r" in line:  # progress bars redraw with \r: keep what the terminal would show
+        line = line.rstrip("\r").rsplit("\r", 1)[-1]
+    bucket.append((line, is_err))

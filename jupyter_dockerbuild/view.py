@@ -1,0 +1,121 @@
+"""Views of a build: plain text like the docker CLI, and the choice of view.
+
+The text view prints the daemon's log as it arrives (terminal IPython, nbconvert, the
+Python API with ``progress=True``) and a summary at the end; :func:`render_summary` is
+the same summary as a string, used for ``text/plain`` outputs and result reprs. The
+live widget lives in :mod:`jupyter_dockerbuild.widget`; both only read the state.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .progress import BuildResult, BuildState, strip_ansi
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .builder import View
+
+__all__ = ["TextView", "make_view", "render_summary", "strip_ansi"]
+
+
+def _secs(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.1f}s"
+
+
+def render_summary(build: BuildState | BuildResult) -> str:
+    """A static multi-line plain-text summary of a build (state or result)."""
+    result = build.result() if isinstance(build, BuildState) else build
+    total = len(result.steps)
+    cached = sum(1 for s in result.steps if s.cached)
+    lines: list[str] = []
+    if result.ok:
+        tags = "  " + " ".join(result.tags) if result.tags else ""
+        lines.append(f"Built {result.image_id} in {result.elapsed:.1f}s{tags}")
+    elif result.status == "cancelled":
+        at = next((s for s in result.steps if s.status == "cancelled"), None)
+        where = f" at step {at.number}/{total}" if at else ""
+        lines.append(f"Cancelled after {result.elapsed:.1f}s{where}")
+    else:
+        step = result.failed_step
+        where = ""
+        if step is not None:
+            where = f" at step {step.number}/{total}"
+            if step.line:
+                where += f" (cell line {step.line})"
+        lines.append(f"Failed after {result.elapsed:.1f}s{where}: {result.error}")
+    for s in result.steps:
+        mark = {"done": "✓", "cached": "✓", "failed": "✗", "cancelled": "■", "running": "▶"}
+        right = "CACHED" if s.cached else _secs(s.duration)
+        lines.append(f" {mark.get(s.status, ' ')} {s.number:>2} {s.instruction}  {right}".rstrip())
+    for w in result.warnings:
+        lines.append(f" ⚠ {w}")
+    if total:
+        lines.append(f" {total} steps ({cached} cached)")
+    return "\n".join(lines)
+
+
+class TextView:
+    """Print the build like the docker CLI: the daemon's log as it comes, then a summary."""
+
+    def __init__(self, out: TextIO | None = None, *, quiet: bool = False) -> None:
+        self._out = out
+        self.quiet = quiet
+        self._cursor = 0
+
+    @property
+    def out(self) -> TextIO:
+        """Where the text goes."""
+        # Looked up at each write: IPython and pytest swap sys.stdout per cell/test.
+        return self._out if self._out is not None else sys.stdout
+
+    def update(self, state: BuildState) -> None:
+        """Print the log text that arrived since the last call."""
+        if self.quiet or state.log_total == self._cursor:
+            return
+        text, self._cursor = state.log_since(self._cursor)
+        self.out.write(text)
+        self.out.flush()
+
+    def close(self, state: BuildState) -> None:
+        """Print whatever is left and the final summary line(s)."""
+        if not self.quiet:
+            self.update(state)
+        result = state.result()
+        summary = render_summary(result).splitlines()
+        # The step list was already printed as it ran; keep the head and warnings.
+        lines = [summary[0], *[ln for ln in summary[1:] if ln.startswith(" ⚠")]]
+        if result.ok and not self.quiet:
+            cached = sum(1 for s in result.steps if s.cached)
+            lines[0] += f"  ({len(result.steps)} steps, {cached} cached)"
+        self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+
+
+def _widgets_can_render() -> bool:
+    """True inside a Jupyter kernel (a frontend that may render widgets)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def make_view(
+    *,
+    widget: bool = True,
+    quiet: bool = False,
+    tail_lines: int = 6,
+    refresh_rate: float = 10.0,
+    **_: Any,
+) -> View:
+    """The live widget inside a Jupyter kernel, else plain text like the docker CLI."""
+    if widget and _widgets_can_render():
+        try:
+            from .widget import WidgetView
+
+            return WidgetView(tail_lines=tail_lines, refresh_rate=refresh_rate)
+        except ImportError:  # ipywidgets missing: text still works
+            pass
+    return TextView(quiet=quiet)

@@ -1,0 +1,337 @@
+"""The live progress widget: renders a BuildState as HTML, throttled; holds no logic.
+
+While the build runs, an ipywidgets ``VBox`` (one HTML widget and a progress bar) is
+redrawn at most ``refresh_rate`` times a second, and a heartbeat keeps the timers moving
+during silent steps. Only the step rows and the last few output lines are sent at each
+redraw, never the whole log. When the build ends, the widget is replaced in the output
+by a static HTML + text summary (steps, warnings, the failing step's output, the log in
+a collapsible block), so a saved notebook shows the result without a kernel instead of
+"Loading widget...".
+
+Everything that comes from the daemon is escaped before it goes into HTML; the ANSI
+colours the daemon uses (stderr in red) become styled spans.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .progress import BuildState, Step
+
+#: How many lines of the full log the final (static) output embeds; the rest stays on
+#: the result object, so a 1M-line build cannot bloat the saved notebook.
+FINAL_LOG_LINES = 400
+
+_ANSI_RE = re.compile(r"\x1b\[([0-9;]*)m")
+_COLOURS = {
+    30: "#000",
+    31: "#c62828",
+    32: "#2e7d32",
+    33: "#b26a00",
+    34: "#1565c0",
+    35: "#8e24aa",
+    36: "#00838f",
+    37: "#666",
+    90: "#777",
+    91: "#d32f2f",
+    92: "#388e3c",
+    93: "#b28704",
+    94: "#1976d2",
+    95: "#9c27b0",
+    96: "#0097a7",
+    97: "#999",
+}
+_MONO = "font-family: var(--jp-code-font-family, monospace); font-size: 12px;"
+_ICONS = {
+    "waiting": ("&nbsp;", "#999"),
+    "running": ("▶", "#1976d2"),
+    "done": ("✓", "#2e7d32"),
+    "cached": ("✓", "#2e7d32"),
+    "failed": ("✗", "#c62828"),
+    "cancelled": ("■", "#b26a00"),
+}
+
+
+def ansi_to_html(text: str) -> str:
+    """Escape ``text`` for HTML and turn SGR colour codes into spans (others dropped)."""
+    out: list[str] = []
+    open_span = False
+    pos = 0
+    for match in _ANSI_RE.finditer(text):
+        out.append(html.escape(text[pos : match.start()]))
+        pos = match.end()
+        codes = [int(c) for c in match.group(1).split(";") if c.isdigit()] or [0]
+        style = ""
+        for code in codes:
+            if code in _COLOURS:
+                style += f"color:{_COLOURS[code]};"
+            elif code == 1:
+                style += "font-weight:bold;"
+        if open_span:
+            out.append("</span>")
+            open_span = False
+        if style:
+            out.append(f'<span style="{style}">')
+            open_span = True
+    out.append(html.escape(text[pos:]))
+    if open_span:
+        out.append("</span>")
+    return "".join(out)
+
+
+def _fmt_secs(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def _line_html(text: str, is_stderr: bool) -> str:
+    body = ansi_to_html(text)
+    if is_stderr:
+        return f'<span style="color:#d32f2f">{body}</span>'
+    return body
+
+
+def _step_row(state: BuildState, step: Step, now: float) -> str:
+    icon, colour = _ICONS.get(step.status, ("?", "#999"))
+    right = "CACHED" if step.cached else _fmt_secs(step.duration(now))
+    where = ""
+    if step.status == "failed" and step.line:
+        where = f'<span style="color:#c62828">cell line {step.line + state.line_offset}</span> '
+    weight = "font-weight:600;" if step.status in ("running", "failed") else ""
+    dim = "color:#999;" if step.status == "waiting" else ""
+    instr = html.escape(step.instruction)
+    return (
+        f'<div style="display:flex;gap:.6em;{weight}{dim}" class="jdb-step jdb-{step.status}">'
+        f'<span style="color:{colour};width:1em">{icon}</span>'
+        f'<span style="width:2.2em;text-align:right;color:#888">{step.number}</span>'
+        f'<span style="flex:1;overflow:hidden;text-overflow:ellipsis;white-space:nowrap" '
+        f'title="{instr}">{instr}</span>'
+        f'<span style="white-space:nowrap">{where}{right}</span></div>'
+    )
+
+
+def _tail_html(lines: list[tuple[str, bool]]) -> str:
+    if not lines:
+        return ""
+    body = "\n".join(_line_html(text, err) for text, err in lines)
+    return (
+        '<pre class="jdb-tail" style="margin:.1em 0 .2em 3.4em;padding:.2em .6em;'
+        "border-left:2px solid #90caf9;background:rgba(127,127,127,.07);"
+        f'white-space:pre-wrap;word-break:break-all;{_MONO}">{body}</pre>'
+    )
+
+
+def _downloads_html(state: BuildState) -> str:
+    downloads = getattr(state, "downloads", None) or {}
+    rows = []
+    for key, d in list(downloads.items())[-6:]:
+        total = getattr(d, "total", None) or 0
+        current = getattr(d, "current", None) or 0
+        pct = min(100, int(100 * current / total)) if total else 0
+        rows.append(
+            f'<div style="display:flex;gap:.6em;margin-left:3.4em">'
+            f'<span style="width:9em">{html.escape(str(key))[:12]}</span>'
+            f'<span style="width:9em">{html.escape(str(getattr(d, "status", "")))}</span>'
+            f'<span style="flex:1;background:#eee;height:.7em;margin-top:.3em">'
+            f'<span style="display:block;height:100%;width:{pct}%;background:#64b5f6"></span>'
+            f"</span></div>"
+        )
+    return "".join(rows)
+
+
+def _header_html(state: BuildState, now: float) -> str:
+    total = state.total_steps or len(state.steps)
+    done = sum(1 for s in state.steps if s.status in ("done", "cached"))
+    tags = " ".join(f'<code style="padding:0 .3em">{html.escape(t)}</code>' for t in state.tags)
+    elapsed = _fmt_secs(state.elapsed())
+    status = state.status
+    if status in ("pending", "running"):
+        title = f"Building {elapsed} ({done}/{total})" if total else f"Building {elapsed}"
+        colour = "#1976d2"
+        hint = '<span style="color:#999;font-weight:normal">■ interrupt the kernel to cancel</span>'
+    elif status == "succeeded":
+        image = html.escape((state.image_id or "")[:19])
+        title = f"Built {image} in {elapsed}"
+        colour = "#2e7d32"
+        hint = ""
+        if state.warnings:
+            n = len(state.warnings)
+            hint = f'<span style="color:#b26a00">⚠ {n} warning{"s" if n > 1 else ""}</span>'
+    elif status == "cancelled":
+        title = f"Cancelled after {elapsed}"
+        colour = "#b26a00"
+        hint = ""
+    else:
+        err = state.error
+        where = f" at step {err.step}/{total}" if err is not None and err.step else ""
+        title = f"Failed after {elapsed}{where}"
+        colour = "#c62828"
+        code = err.code if err is not None else None
+        hint = f'<span style="color:#c62828">exit code {code}</span>' if code else ""
+    return (
+        f'<div class="jdb-header" style="display:flex;gap:1em;align-items:baseline;'
+        f'font-weight:600;color:{colour}"><span class="jdb-title">{title}</span>'
+        f'<span style="flex:1"></span><span style="color:inherit;font-weight:normal">{tags}</span>'
+        f"{hint}</div>"
+    )
+
+
+def render_html(state: BuildState, *, tail_lines: int = 6, final: bool = False) -> str:
+    """Render the state as one HTML fragment (live or final form)."""
+    now = time.monotonic()
+    parts = [f'<div class="jdb-build" style="{_MONO}line-height:1.45">']
+    parts.append(_header_html(state, now))
+    total = state.total_steps or len(state.steps)
+    if final:
+        done = sum(1 for s in state.steps if s.status in ("done", "cached"))
+        pct = 100 if state.status == "succeeded" else int(100 * done / total) if total else 0
+        colour = {"succeeded": "#43a047", "cancelled": "#fb8c00"}.get(state.status, "#e53935")
+        parts.append(
+            '<div class="jdb-bar" style="height:4px;background:#e0e0e0;margin:.2em 0">'
+            f'<div style="height:100%;width:{pct}%;background:{colour}"></div></div>'
+        )
+    failed = state.status == "failed"
+    for step in list(state.steps):
+        parts.append(_step_row(state, step, now))
+        show_tail = (step.status == "running" and not final) or step.status == "failed"
+        if show_tail:
+            n = tail_lines if not failed else max(tail_lines, 12)
+            parts.append(_tail_html(state.tail(n)))
+    if state.status in ("pending", "running"):
+        parts.append(_downloads_html(state))
+    if state.error is not None:
+        parts.append(
+            f'<div style="color:#c62828;white-space:pre-wrap;margin-top:.2em">'
+            f"{html.escape(state.error.message)}</div>"
+        )
+    for warning in state.warnings:
+        parts.append(f'<div style="color:#b26a00">⚠ {html.escape(warning)}</div>')
+    if final:
+        parts.append(_final_log_html(state, open_=failed))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _final_log_html(state: BuildState, *, open_: bool) -> str:
+    log = state.log_text()
+    lines = log.splitlines()
+    shown = lines[-FINAL_LOG_LINES:]
+    hidden = len(lines) - len(shown)
+    note = (
+        f'<div style="color:#999">… {hidden:,} earlier lines: the whole log is in the result\'s '
+        "<code>.log</code> (use <code>--out NAME</code>)</div>"
+        if hidden
+        else ""
+    )
+    cached = sum(1 for s in state.steps if s.cached)
+    summary = f"full log ({len(lines):,} lines) · {len(state.steps)} steps ({cached} cached)"
+    return (
+        f'<details class="jdb-log"{" open" if open_ else ""} style="margin-top:.3em">'
+        f'<summary style="cursor:pointer;color:#666">{summary}</summary>{note}'
+        f'<pre style="max-height:24em;overflow:auto;white-space:pre-wrap;{_MONO}">'
+        f"{html.escape(chr(10).join(shown))}</pre></details>"
+    )
+
+
+class WidgetView:
+    """Shows a BuildState as a live ipywidget, then as a static summary.
+
+    ``update`` may be called as often as events arrive: it redraws at most
+    ``refresh_rate`` times a second. A heartbeat thread redraws twice a second while the
+    build runs, so the elapsed time moves during silent steps.
+    """
+
+    def __init__(self, *, tail_lines: int = 6, refresh_rate: float = 10.0) -> None:
+        import ipywidgets as widgets
+
+        self.tail_lines = tail_lines
+        self.min_interval = 1.0 / max(refresh_rate, 0.1)
+        self._html = widgets.HTML(value="")
+        self._bar = widgets.IntProgress(
+            value=0, min=0, max=1, layout=widgets.Layout(width="100%", height="10px")
+        )
+        self._bar.add_class("jdb-progress")
+        self.widget = widgets.VBox([self._bar, self._html])
+        self.widget.add_class("jdb-widget")
+        self._handle: Any = None
+        self._last = 0.0
+        self._lock = threading.RLock()
+        self._state: BuildState | None = None
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        self.messages = 0  # comm updates sent (for tests and benchmarks)
+
+    def _show(self) -> None:
+        from IPython.display import display
+
+        self._handle = display(self.widget, display_id=True)
+
+    def _render(self, state: BuildState) -> None:
+        with self._lock:
+            total = state.total_steps or len(state.steps) or 1
+            done = sum(1 for s in state.steps if s.status in ("done", "cached"))
+            if self._bar.max != total:
+                self._bar.max = total
+                self.messages += 1
+            if self._bar.value != done:
+                self._bar.value = done
+                self.messages += 1
+            try:
+                value = render_html(state, tail_lines=self.tail_lines)
+            except RuntimeError:  # a deque mutated under the heartbeat: next tick redraws
+                return
+            if value != self._html.value:
+                self._html.value = value
+                self.messages += 1
+            self._last = time.monotonic()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(0.5):
+            state = self._state
+            if state is None:
+                continue
+            with self._lock:
+                if time.monotonic() - self._last >= 0.45:
+                    self._render(state)
+
+    def update(self, state: BuildState) -> None:
+        """Redraw if the last redraw is older than the throttle interval."""
+        with self._lock:
+            if self._handle is None:
+                self._state = state
+                self._render(state)
+                self._show()
+                self._heartbeat = threading.Thread(
+                    target=self._beat, name="dockerbuild-heartbeat", daemon=True
+                )
+                self._heartbeat.start()
+                return
+            if time.monotonic() - self._last >= self.min_interval:
+                self._render(state)
+
+    def close(self, state: BuildState) -> None:
+        """Replace the live widget by the static final summary (HTML + plain text)."""
+        from .view import render_summary
+
+        self._stop.set()
+        with self._lock:
+            bundle = {
+                "text/html": render_html(state, tail_lines=self.tail_lines, final=True),
+                "text/plain": render_summary(state),
+            }
+            if self._handle is None:
+                from IPython.display import display
+
+                display(bundle, raw=True)
+            else:
+                self._handle.update(bundle, raw=True)
+                self.widget.close()

@@ -1,0 +1,125 @@
+"""``%%dockerbuild`` in a real IPython shell against the real daemon."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from jupyter_dockerbuild.errors import BuildError, OptionsError
+
+pytestmark = [pytest.mark.daemon, pytest.mark.usefixtures("no_leftover_containers")]
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_dockerbuild")
+    yield shell
+
+
+def run(ip, source):
+    result = ip.run_cell(source)
+    return result
+
+
+def test_magic_builds_and_tags(ip, docker, base_image, tag_prefix, capsys):
+    ip.user_ns["reqs"] = "numpy==2.1\n"
+    res = run(
+        ip,
+        f"%%dockerbuild -t {tag_prefix}:1 -t {tag_prefix}:latest --build-arg PYVER=3.12 "
+        f"-m 64m --cpu-period 100000 --cpu-quota 50000 --network none --var req.txt=reqs "
+        f"--label course=intro --out built\n"
+        f"FROM {base_image}\nARG PYVER\nCOPY req.txt /req.txt\n"
+        f'RUN echo "py=$PYVER" && cat /req.txt '
+        f"&& cat /sys/fs/cgroup/memory/memory.limit_in_bytes\n",
+    )
+    out = capsys.readouterr().out
+    assert res.success, res.error_in_exec
+    built = ip.user_ns["built"]
+    assert built.ok and built.tags == (f"{tag_prefix}:1", f"{tag_prefix}:latest")
+    assert "py=3.12" in built.log and "numpy==2.1" in built.log
+    assert str(64 * 1024**2) in built.log
+    info = docker.get_json(f"/images/{tag_prefix}:latest/json")
+    assert info["Id"] == built.image_id
+    assert info["Config"]["Labels"]["course"] == "intro"
+    # Text progress like the docker CLI, and the final summary.
+    assert "Step 4/5 : RUN" in out  # step 5 is the LABEL the daemon adds for --label
+    assert built.image_id[7:19] in out
+
+
+def test_failing_run_fails_the_cell_and_names_cell_line(ip, base_image, capsys):
+    res = run(
+        ip,
+        f"%%dockerbuild --no-cache --network none --out failed\n"
+        f"FROM {base_image}\n# a comment\nRUN echo boom && exit 3\n",
+    )
+    assert not res.success
+    assert isinstance(res.error_in_exec, BuildError)
+    msg = str(res.error_in_exec)
+    assert "step 2/2 (cell line 4)" in msg and "non-zero code: 3" in msg
+    # The result is kept even though the cell failed.
+    assert ip.user_ns["failed"].exit_code == 3
+    # One short line instead of a traceback through our package.
+    err = capsys.readouterr()
+    assert "builder.py" not in err.out + err.err
+
+
+def test_parse_error_maps_to_cell_line(ip, base_image):
+    res = run(ip, f"%%dockerbuild\nFROM {base_image}\nFOOBAR x\n")
+    assert not res.success
+    assert "unknown instruction: FOOBAR" in str(res.error_in_exec)
+    assert "(cell line 3)" in str(res.error_in_exec)
+
+
+def test_bad_flag_value_fails_before_request(ip):
+    res = run(ip, "%%dockerbuild --memory 12zz\nFROM scratch\n")
+    assert isinstance(res.error_in_exec, OptionsError)
+    assert "-m/--memory: '12zz' is not a size" in str(res.error_in_exec)
+
+
+def test_unknown_flag_is_a_short_error(ip):
+    res = run(ip, "%%dockerbuild --memroy 1g\nFROM scratch\n")
+    assert isinstance(res.error_in_exec, OptionsError)
+    assert "--memroy" in str(res.error_in_exec)
+
+
+def test_missing_variable_named(ip):
+    res = run(ip, "%%dockerbuild --var x.txt=nope_not_here\nFROM scratch\n")
+    assert "no variable named 'nope_not_here'" in str(res.error_in_exec)
+
+
+def test_help_lists_every_flag(ip):
+    from jupyter_dockerbuild.magic import DockerBuildMagics
+
+    doc = DockerBuildMagics.dockerbuild.__doc__
+    for flag in [
+        "--tag",
+        "--file",
+        "--build-arg",
+        "--label",
+        "--memory",
+        "--memory-swap",
+        "--cpu-shares",
+        "--cpuset-cpus",
+        "--cpu-period",
+        "--cpu-quota",
+        "--shm-size",
+        "--network",
+        "--add-host",
+        "--cache-from",
+        "--no-cache",
+        "--pull",
+        "--rm",
+        "--force-rm",
+        "--squash",
+        "--quiet",
+        "--target",
+        "--platform",
+        "--isolation",
+        "--remote",
+        "--context",
+        "--var",
+        "--out",
+        "--host",
+    ]:
+        assert flag in doc, flag
