@@ -14,7 +14,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float, Int, Unicode
 
-from .errors import ContextError, DockerBuildError, OptionsError
+from .errors import BuildCancelled, ContextError, DockerBuildError, OptionsError
 
 
 def _flag_bool(value: str | None, flag: str) -> bool | None:
@@ -323,6 +323,14 @@ class DockerBuildMagics(Magics):
         except DockerBuildError as exc:
             result = getattr(exc, "result", None)
             raise
+        except KeyboardInterrupt:
+            # run_build already closed the connection (the daemon killed the build)
+            # and the view shows "cancelled"; fail the cell with one short line
+            # instead of a traceback through the HTTP stack.
+            raise BuildCancelled(
+                "the build was interrupted and cancelled on the daemon; "
+                "no container or tag was left"
+            ) from None
         finally:
             if args.out and result is not None:
                 self.shell.user_ns[args.out] = result

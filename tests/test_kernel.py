@@ -1,0 +1,135 @@
+"""``%%dockerbuild`` in a real kernel (jupyter_client): live widget updates, the
+message budget under a flood of output, and interrupt cancelling the build on the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from queue import Empty
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+pytestmark = [pytest.mark.kernel, pytest.mark.daemon]
+
+
+@pytest.fixture(scope="module")
+def kernel(base_image):
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        run(kc, "%load_ext jupyter_dockerbuild")
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def run(kc, code, *, timeout=120):
+    """Execute ``code``; return (reply content, [(t, iopub msg)]) with arrival times."""
+    msg_id = kc.execute(code)
+    t0 = time.monotonic()
+    messages = []
+    reply = None
+    while True:
+        try:
+            msg = kc.get_iopub_msg(timeout=timeout)
+        except Empty:
+            raise AssertionError(f"kernel silent for {timeout}s ({len(messages)} msgs)") from None
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append((time.monotonic() - t0, msg))
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    while True:
+        reply = kc.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"], messages
+
+
+def widget_updates(messages):
+    return [(t, m) for t, m in messages if m["msg_type"] == "comm_msg"]
+
+
+def final_html(messages):
+    updates = [m for _, m in messages if m["msg_type"] == "update_display_data"]
+    assert updates, "the live widget was not replaced by a static summary"
+    return updates[-1]["content"]["data"]["text/html"]
+
+
+def test_widget_updates_arrive_while_building(kernel, base_image):
+    _km, kc = kernel
+    reply, messages = run(
+        kc,
+        "%%dockerbuild --no-cache --network none\n"
+        f"FROM {base_image}\n"
+        "RUN for i in $(seq 1 20); do echo tick-$i; sleep 0.1; done\n",
+    )
+    assert reply["status"] == "ok"
+    end = messages[-1][0]
+    updates = widget_updates(messages)
+    # Updates came during the build (not all at the end) and showed the live tail.
+    early = [t for t, _ in updates if t < end - 1.0]
+    assert len(early) >= 5, [round(t, 2) for t, _ in updates]
+    live_html = [
+        m["content"]["data"]["state"].get("value", "")
+        for _, m in updates
+        if "value" in m["content"]["data"].get("state", {})
+    ]
+    assert any("tick-" in v and "Building" in v for v in live_html)
+    html = final_html(messages)
+    assert "Built sha256:" in html and "jdb-step" in html
+    # The static summary has a text form for saved notebooks and nbconvert.
+    last = [m for _, m in messages if m["msg_type"] == "update_display_data"][-1]
+    assert last["content"]["data"]["text/plain"].startswith("Built sha256:")
+
+
+def test_output_flood_stays_within_message_budget(kernel, base_image):
+    _km, kc = kernel
+    reply, messages = run(
+        kc,
+        f"%%dockerbuild --no-cache --network none\nFROM {base_image}\nRUN seq 1 1000000\n",
+        timeout=300,
+    )
+    assert reply["status"] == "ok"
+    updates = widget_updates(messages)
+    duration = max(messages[-1][0], 1.0)
+    rate = len(updates) / duration
+    sent = sum(len(json.dumps(m["content"])) for _, m in messages)
+    assert rate <= 30, f"{len(updates)} widget messages in {duration:.1f}s"
+    # The tail is sent, never the whole log: 1M lines (6.9 MB) must not be resent.
+    assert sent < 3_000_000, f"{sent} bytes sent to the frontend"
+    assert "1000000" in final_html(messages)  # the last line is in the summary's log
+
+
+def test_interrupt_cancels_build_on_daemon(kernel, docker, base_image):
+    km, kc = kernel
+    before = {c["Id"] for c in docker.containers(all=True)}
+    # Interrupt (the ■ button) from a timer thread while the cell is running.
+    timer = threading.Timer(4.0, km.interrupt_kernel)
+    timer.start()
+    reply, messages = run(
+        kc,
+        "%%dockerbuild --no-cache --network none\n"
+        f"FROM {base_image}\nRUN echo start-sleep && sleep 120\n",
+    )
+    timer.join()
+    end = messages[-1][0]
+    # The cell fails (Run All stops) with one short line, not a traceback.
+    assert reply["status"] == "error" and reply["ename"] == "BuildCancelled"
+    assert len(reply["traceback"]) == 1 and "interrupted" in reply["traceback"][0]
+    assert end < 4.0 + 2.5, f"cell took {end:.1f}s to end after the interrupt"
+    assert "Cancelled after" in final_html(messages)
+    # The daemon killed and removed the build container: nothing new is left.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        new = [c for c in docker.containers(all=True) if c["Id"] not in before]
+        if not new:
+            break
+        time.sleep(0.2)
+    assert not new, [(c["Id"][:12], c["Status"]) for c in new]
+    # The kernel is still usable.
+    reply, messages = run(kc, "print(6 * 7)")
+    assert reply["status"] == "ok"
+    assert any(m["msg_type"] == "stream" and "42" in m["content"]["text"] for _, m in messages)
