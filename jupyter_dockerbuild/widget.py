@@ -188,7 +188,11 @@ def _header_html(state: BuildState, now: float) -> str:
 def render_html(state: BuildState, *, tail_lines: int = 6, final: bool = False) -> str:
     """Render the state as one HTML fragment (live or final form)."""
     now = time.monotonic()
-    parts = [f'<div class="jdb-build" style="{_MONO}line-height:1.45">']
+    # mathjax_ignore/tex2jax_ignore: JupyterLab typesets "$...$" in HTML outputs as
+    # LaTeX, which would mangle shell lines like "RUN echo $(seq 1 3) $i".
+    parts = [
+        f'<div class="jdb-build mathjax_ignore tex2jax_ignore" style="{_MONO}line-height:1.45">'
+    ]
     parts.append(_header_html(state, now))
     total = state.total_steps or len(state.steps)
     if final:
