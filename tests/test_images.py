@@ -1,0 +1,466 @@
+"""Image history, comparison and prune: pure folding, and against the real daemon.
+
+Daemon tests scope every prune with a label unique to the test, so they never touch
+images or containers of other tests (or people) using the same daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+import jupyter_dockerbuild as jd
+from jupyter_dockerbuild.client import DockerClient, HTTPError
+from jupyter_dockerbuild.errors import BuildError, DockerBuildError
+from jupyter_dockerbuild.images import (
+    ImageNotFound,
+    PruneItem,
+    PruneReport,
+    build_history,
+    clean_created_by,
+    compare,
+    compare_histories,
+    history,
+    is_build_leftover,
+    prune,
+)
+
+MiB = 1024 * 1024
+
+# -- pure ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "created_by,instruction,args",
+    [
+        ("/bin/sh -c #(nop)  ENV A=1", "ENV A=1", ()),
+        ('/bin/sh -c #(nop)  CMD ["sh"]', 'CMD ["sh"]', ()),
+        ("/bin/sh -c #(nop) WORKDIR /w", "WORKDIR /w", ()),
+        (
+            "/bin/sh -c #(nop) COPY file:" + "ab" * 32 + " in /d ",
+            "COPY file:" + "ab" * 6 + " in /d",
+            (),
+        ),
+        ("/bin/sh -c echo hi > /f", "RUN echo hi > /f", ()),
+        ("|2 X=1 Y=a=b /bin/sh -c make all", "RUN make all", ("X=1", "Y=a=b")),
+        ("/bin/busybox --install -s /bin", "RUN /bin/busybox --install -s /bin", ()),
+        ("/bin/bash -o pipefail -c curl x | sh", "RUN /bin/bash -o pipefail -c curl x | sh", ()),
+        ("RUN |1 V=2 /bin/sh -c make # buildkit", "RUN make", ("V=2",)),
+        ("COPY . /app # buildkit", "COPY . /app", ()),
+        ("ENV PATH=/x", "ENV PATH=/x", ()),
+        ("", "", ()),
+    ],
+)
+def test_clean_created_by(created_by, instruction, args):
+    assert clean_created_by(created_by) == (instruction, args)
+
+
+def _row(i, created_by, size, tags=None, known=True):
+    return {
+        "Id": f"sha256:{i:064x}" if known else "<missing>",
+        "Created": 1_700_000_000 + i,
+        "CreatedBy": created_by,
+        "Size": size,
+        "Tags": tags,
+        "Comment": "",
+    }
+
+
+# Modelled on a real dockerd 20.10 answer: base rows, then WORKDIR (a real 0-byte layer)
+# and RUN true (no layer: an empty diff is not appended). Newest first, as sent.
+ROWS = [
+    _row(9, "/bin/sh -c true", 0, tags=["t:1"]),
+    _row(8, "/bin/sh -c #(nop) WORKDIR /w", 0),
+    _row(7, "/bin/sh -c echo $X > /x", 2),
+    _row(6, "/bin/sh -c #(nop)  ENV B=2", 0),
+    _row(5, '/bin/sh -c #(nop)  CMD ["/bin/sh"]', 0, tags=["local/busybox:latest"]),
+    _row(4, "/bin/busybox --install -s /bin", 3216),
+    _row(3, "/bin/sh -c #(nop) COPY file:" + "cd" * 32 + " in /bin/busybox ", 1_982_256),
+]
+LAYERS = ["sha256:" + c * 64 for c in "abcd"]
+COUNTS = {ROWS[i]["Id"]: n for i, n in enumerate([4, 4, 3, 2, 2, 2, 1])}
+INSPECT = {
+    "Id": ROWS[0]["Id"],
+    "RepoTags": ["t:1"],
+    "Created": "2026-11-26T22:39:59.071564568Z",
+    "Size": 1_985_474,
+    "RootFS": {"Type": "layers", "Layers": LAYERS},
+    "Config": {
+        "Env": ["PATH=/bin", "B=2"],
+        "Cmd": ["/bin/sh"],
+        "Entrypoint": None,
+        "WorkingDir": "/w",
+        "Labels": {"k": "<v>"},
+    },
+}
+
+
+def test_build_history_exact_with_layer_counts():
+    h = build_history(INSPECT, ROWS, COUNTS)
+    assert [r.instruction for r in h.rows] == [
+        "COPY file:" + "cd" * 6 + " in /bin/busybox",
+        "RUN /bin/busybox --install -s /bin",
+        'CMD ["/bin/sh"]',
+        "ENV B=2",
+        "RUN echo $X > /x",
+        "WORKDIR /w",
+        "RUN true",
+    ]
+    assert [r.layer for r in h.rows] == [
+        LAYERS[0],
+        LAYERS[1],
+        None,
+        None,
+        LAYERS[2],
+        LAYERS[3],
+        None,
+    ]
+    assert h.base == "local/busybox:latest"
+    assert [r.step for r in h.rows] == [None, None, None, 2, 3, 4, 5]
+    assert h.created is not None and h.created.year == 2026
+    assert h.workdir == "/w" and h.labels == {"k": "<v>"} and h.cmd == ("/bin/sh",)
+    assert h.row_for_layer(3).instruction == "WORKDIR /w"
+
+
+def test_build_history_without_counts_settles_zero_byte_rows_by_the_total():
+    # Without image ids, WORKDIR and RUN true (both 0 bytes) are ambiguous; one layer is
+    # missing from the sized rows, so the diff ids can only be assigned around them.
+    rows = [dict(r, Id="<missing>") for r in ROWS]
+    h = build_history(INSPECT, rows, {})
+    by_instruction = {r.instruction: r for r in h.rows}
+    assert by_instruction["ENV B=2"].adds_layer is False
+    assert by_instruction["WORKDIR /w"].adds_layer is None
+    assert by_instruction["RUN echo $X > /x"].layer == LAYERS[2]
+    assert all(r.image_id is None for r in h.rows)
+    assert "?" in str(h)
+
+
+def test_history_renders_text_and_escaped_html():
+    rows = [_row(2, "/bin/sh -c echo '<script>x</script>' > /a", 10 * MiB), *ROWS[4:]]
+    h = build_history(dict(INSPECT, RepoTags=["a&b:1"]), rows, {})
+    page = h._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;" in page and "a&amp;b:1" in page
+    assert "width:100.0%" in page  # the biggest layer has the full bar
+    text = str(h)
+    assert "RUN echo '<script>x</script>' > /a" in text and "10MiB" in text
+    assert "█" * 16 in text
+
+
+def test_compare_histories_shared_prefix_and_teaching_sentence():
+    a = build_history(INSPECT, ROWS, COUNTS)
+    changed = [
+        _row(19, "/bin/sh -c true", 0, tags=["t:2"]),
+        _row(18, "/bin/sh -c #(nop) WORKDIR /v", 0),
+    ]
+    rows_b = changed + ROWS[2:]
+    layers_b = [*LAYERS[:3], "sha256:" + "e" * 64]
+    counts_b = dict(COUNTS, **{changed[0]["Id"]: 4, changed[1]["Id"]: 4})
+    inspect_b = dict(INSPECT, Id=changed[0]["Id"], RepoTags=["t:2"], Created="2026-11-27T00:00:00Z")
+    inspect_b["RootFS"] = {"Layers": layers_b}
+    b = build_history(inspect_b, rows_b, counts_b)
+    c = compare_histories(a, b)
+    assert (c.shared_layers, c.shared_rows) == (3, 5)
+    assert c.newer is b and c.first_rebuilt.instruction == "WORKDIR /v"
+    text = c.summary()
+    assert text.startswith("The first 3 of t:2's 4 layers")
+    assert "From step 4 (WORKDIR /v) on, everything was rebuilt: 2 steps, 1 new layer" in text
+    assert "only in t:2 (rebuilt)" in c._repr_html_()
+    assert compare_histories(a, a).identical
+
+
+def test_is_build_leftover():
+    image = "sha256:" + "1" * 64
+    step = {
+        "State": {"Status": "created"},
+        "Config": {"Image": image},
+        "HostConfig": {"LogConfig": {"Type": "none"}},
+    }
+    failed = {
+        "State": {"Status": "exited"},
+        "Config": {"Image": image, "Healthcheck": {"Test": ["NONE"]}},
+        "HostConfig": {"LogConfig": {"Type": "none"}},
+    }
+    assert is_build_leftover(step, committed_from=True)
+    assert not is_build_leftover(step, committed_from=False)
+    assert is_build_leftover(failed, committed_from=False)
+    assert not is_build_leftover(dict(failed, State={"Status": "running"}), committed_from=True)
+    user = dict(failed, Config={"Image": "myimg:1", "Healthcheck": {"Test": ["NONE"]}})
+    assert not is_build_leftover(user, committed_from=True)
+    logged = dict(failed, HostConfig={"LogConfig": {"Type": "json-file"}})
+    assert not is_build_leftover(logged, committed_from=False)
+
+
+def test_prune_report_renders():
+    items = (
+        PruneItem("container", "c" * 64, "brave_bob", "failed build step", 5, "remove"),
+        PruneItem("image", "sha256:" + "d" * 64, "dddddddddddd", "untagged", 2 * MiB, "remove"),
+        PruneItem("tag", "x:<1>", "x:<1>", "", None, "keep", reason="no such image"),
+    )
+    dry = PruneReport(dry_run=True, items=items)
+    assert dry.reclaimed == 2 * MiB + 5
+    assert "would remove 2 items" in dry.headline() and "Nothing was removed" in dry.headline()
+    assert "keep: no such image" in str(dry) and "x:&lt;1&gt;" in dry._repr_html_()
+    assert PruneReport(dry_run=True, items=()).headline() == "Dry run: nothing to prune."
+    assert PruneReport(dry_run=False, items=()).headline() == "Nothing to prune."
+
+
+# -- against the daemon -----------------------------------------------------------------
+
+daemon = pytest.mark.daemon
+
+
+def _cleanup(docker: DockerClient, label: str) -> None:
+    """Remove whatever a test left with its label (containers first, then images)."""
+    filters = json.dumps({"label": [label]})
+    for c in docker.get_json("/containers/json", params={"all": "1", "filters": filters}):
+        try:
+            docker.delete(f"/containers/{c['Id']}", params={"force": "1"})
+        except HTTPError:
+            pass
+    for img in docker.get_json("/images/json", params={"filters": filters}):
+        try:
+            docker.delete(f"/images/{img['Id']}", params={"force": "1"})
+        except HTTPError:
+            pass
+
+
+@pytest.fixture
+def scope(docker):
+    """A label ``key=value`` unique to the test; what carries it is removed afterwards."""
+    label = f"org.jupyter-dockerbuild.test-scope={uuid.uuid4().hex[:12]}"
+    yield label
+    _cleanup(docker, label)
+
+
+@daemon
+def test_history_of_a_four_step_image(docker, base_image, tag_prefix):
+    dockerfile = (
+        f"FROM {base_image}\n"
+        "ENV GREETING=<hello>\n"
+        f"RUN dd if=/dev/zero of=/big bs=1024 count=1024 && echo {tag_prefix} > /id\n"
+        "COPY hello.txt /hello.txt\n"
+        'CMD ["cat", "/hello.txt"]\n'
+    )
+    result = jd.build(dockerfile, tags=[f"{tag_prefix}:1"], files={"hello.txt": "hi\n"})
+    h = history(result, client=docker)
+    assert h.image_id == result.image_id and h.tags == (f"{tag_prefix}:1",)
+    assert h.base == base_image
+    steps = h.steps
+    assert [s.instruction.split(" ", 1)[0] for s in steps] == ["ENV", "RUN", "COPY", "CMD"]
+    assert steps[0].instruction == "ENV GREETING=<hello>"
+    assert steps[1].instruction.startswith("RUN dd if=/dev/zero of=/big")
+    assert steps[2].instruction.endswith(" in /hello.txt")
+    assert [s.step for s in steps] == [2, 3, 4, 5]
+    # The 1 MiB file (plus a few bytes of /id) is the RUN layer; ENV and CMD add none.
+    assert MiB <= steps[1].size < MiB + 4096
+    assert steps[0].size == 0 and steps[0].layer is None
+    assert steps[3].size == 0 and steps[3].layer is None
+    assert steps[2].size == 3 and steps[2].layer is not None
+    # Every layer is attributed to exactly one row, in order.
+    assert [r.layer for r in h.rows if r.layer] == list(h.layers)
+    info = docker.get_json(f"/images/{tag_prefix}:1/json")
+    assert h.size == info["Size"] and h.cmd == ("cat", "/hello.txt")
+    assert "GREETING=<hello>" in h.env
+    # The same through a tag, a short id, and the BuildResult method.
+    assert history(f"{tag_prefix}:1", client=docker).rows == h.rows
+    assert history(result.image_id[7:19], client=docker).rows == h.rows
+    assert result.history().rows == h.rows
+    page = h._repr_html_()
+    assert "ENV GREETING=&lt;hello&gt;" in page and "1.0MiB" in page
+    assert "GREETING=<hello>" in str(h)
+
+
+@daemon
+def test_history_errors_are_short(docker):
+    with pytest.raises(ImageNotFound, match="no image 'no-such-image-here:1'"):
+        history("no-such-image-here:1", client=docker)
+    failed = type("R", (), {"image_id": None, "error": "boom"})()
+    with pytest.raises(ImageNotFound, match=r"produced no image.*boom"):
+        history(failed, client=docker)
+    assert issubclass(ImageNotFound, DockerBuildError)
+
+
+@daemon
+def test_compare_two_builds_differing_in_a_late_line(docker, base_image, tag_prefix):
+    def dockerfile(version: str) -> str:
+        return (
+            f"FROM {base_image}\n"
+            f"ENV BUILD={tag_prefix}\n"
+            "RUN dd if=/dev/zero of=/data bs=1024 count=256\n"
+            "RUN echo stable > /stable\n"
+            f"RUN echo {version} > /version\n"
+        )
+
+    first = jd.build(dockerfile("one"), tags=[f"{tag_prefix}:one"])
+    second = jd.build(dockerfile("two-two"), tags=[f"{tag_prefix}:two"])
+    c = compare(first, second, client=docker)
+    a, b = c.a, c.b
+    assert len(a.layers) == len(b.layers)
+    assert c.shared_layers == len(b.layers) - 1  # base + dd + stable
+    assert c.shared_rows == len(b.rows) - 1
+    assert c.newer is b and c.first_rebuilt.instruction == "RUN echo two-two > /version"
+    assert c.first_rebuilt.step == 5
+    assert c.size_difference == 4  # "two-two\n" vs "one\n"
+    assert c.shared_size >= 256 * 1024
+    summary = c.summary()
+    assert f"The first {c.shared_layers} of {tag_prefix}:two's {len(b.layers)} layers" in summary
+    assert "From step 5 (RUN echo two-two > /version) on, everything was rebuilt" in summary
+    assert "1 new layer (8B)" in summary
+    assert "RUN echo one > /version" in str(c) and "RUN echo two-two" in c._repr_html_()
+    assert first.compare(second).shared_layers == c.shared_layers
+    assert compare(f"{tag_prefix}:one", first, client=docker).identical
+
+
+def _labelled_containers(docker: DockerClient, label: str) -> set[str]:
+    filters = json.dumps({"label": [label]})
+    return {
+        c["Id"]
+        for c in docker.get_json("/containers/json", params={"all": "1", "filters": filters})
+    }
+
+
+@daemon
+def test_prune_dry_run_lists_exactly_what_prune_removes(docker, base_image, tag_prefix, scope):
+    key, _, value = scope.partition("=")
+    # LABEL first, so every later step's container carries the label too.
+    head = f'FROM {base_image}\nLABEL {key}="{value}"\n'
+    tag = f"{tag_prefix}:x"
+    old = jd.build(head + "RUN echo old > /v\n", tags=[tag])
+    new = jd.build(head + "RUN echo new > /v\n", tags=[tag])  # `old` is now dangling
+    kept = jd.build(head + "RUN echo kept > /k\nENV K=1\n", tags=[f"{tag_prefix}:kept"], rm=False)
+    with pytest.raises(BuildError):
+        jd.build(head + "RUN echo failing && exit 3\n", force_rm=False)
+    leftovers = _labelled_containers(docker, scope)
+    assert len(leftovers) >= 3  # RUN and ENV of the rm=False build, the failed RUN
+
+    # Containers someone created are never leftovers, even with the label and a full id.
+    user = []
+    for config in (
+        {"Image": f"{tag_prefix}:kept", "Cmd": ["true"]},
+        {"Image": kept.image_id, "Cmd": ["true"], "HostConfig": {"LogConfig": {"Type": "none"}}},
+    ):
+        config["Labels"] = {key: value}
+        resp = docker.request(
+            "POST",
+            "/containers/create",
+            data=json.dumps(config),
+            headers={"Content-Type": "application/json"},
+        )
+        user.append(resp.json()["Id"])
+
+    dry = prune(dry_run=True, label=scope, client=docker)
+    planned = {(i.kind, i.id) for i in dry.planned}
+    assert planned == {("container", c) for c in leftovers} | {("image", old.image_id)}
+    assert not dry.removed and docker.image_exists(old.image_id)
+    assert _labelled_containers(docker, scope) == leftovers | set(user)
+    assert dry.build_cache is not None and dry.build_cache.builder == "classic"
+    assert "classic builder" in dry.build_cache.note
+    assert f"would remove {len(planned)} items" in str(dry)
+
+    done = prune(label=scope, client=docker)
+    assert {(i.kind, i.id) for i in done.removed} == planned
+    assert not done.failed
+    assert old.image_id in done.deleted_images
+    assert not docker.image_exists(old.image_id)
+    assert docker.image_exists(new.image_id) and docker.image_exists(kept.image_id)
+    assert _labelled_containers(docker, scope) == set(user)
+    assert done.build_cache is not None and done.build_cache.reclaimed == 0  # classic: nothing
+    assert done.reclaimed >= 0 and "Removed" in done.headline()
+
+    again = prune(dry_run=True, label=scope, client=docker)
+    assert not again.planned and again.headline() == "Dry run: nothing to prune."
+    assert not prune(label=scope, build_cache=False, client=docker).removed
+
+
+@daemon
+def test_prune_untags_given_tags(docker, base_image, tag_prefix, scope):
+    key, _, value = scope.partition("=")
+    one, two = f"{tag_prefix}:one", f"{tag_prefix}:two"
+    result = jd.build(
+        f'FROM {base_image}\nLABEL {key}="{value}"\nRUN echo u > /u\n', tags=[one, two]
+    )
+    only_tags = {"build_cache": False, "dangling_images": False, "stopped_containers": False}
+
+    dry = prune(tags=[one, f"{tag_prefix}:missing"], dry_run=True, client=docker, **only_tags)
+    assert [(i.id, i.action) for i in dry.items] == [
+        (one, "untag"),
+        (f"{tag_prefix}:missing", "keep"),
+    ]
+    assert "it has other tags" in dry.items[0].detail and dry.items[1].reason == "no such image"
+
+    first = prune(tags=[one], client=docker, **only_tags)
+    assert [(i.id, i.done) for i in first.items] == [(one, True)]
+    assert not docker.image_exists(one) and docker.image_exists(two)
+    assert docker.image_exists(result.image_id)
+
+    dry_last = prune(tags=[two], dry_run=True, client=docker, **only_tags)
+    assert dry_last.items[0].action == "untag and delete" and docker.image_exists(two)
+    last = prune(tags=[two], client=docker, **only_tags)
+    assert last.items[0].done and result.image_id in last.deleted_images
+    assert not docker.image_exists(result.image_id)
+
+
+@daemon
+def test_prune_keeps_a_tag_whose_image_a_container_uses(docker, base_image, tag_prefix, scope):
+    key, _, value = scope.partition("=")
+    tag = f"{tag_prefix}:used"
+    jd.build(f'FROM {base_image}\nLABEL {key}="{value}"\n', tags=[tag])
+    resp = docker.request(
+        "POST",
+        "/containers/create",
+        data=json.dumps({"Image": tag, "Cmd": ["true"], "Labels": {key: value}}),
+        headers={"Content-Type": "application/json"},
+    )
+    cid = resp.json()["Id"]
+    only_tags = {"build_cache": False, "dangling_images": False, "stopped_containers": False}
+    report = prune(tags=[tag], client=docker, **only_tags)
+    item = next(i for i in report.items if i.kind == "tag")
+    assert item.action == "keep" and "used by container" in item.reason
+    assert docker.image_exists(tag)
+    assert cid not in {i.id for i in report.removed}
+
+
+# -- magics ------------------------------------------------------------------------------
+
+
+def test_prune_magic_documents_every_flag():
+    from jupyter_dockerbuild.magic_images import ImageMagics
+
+    text = ImageMagics.dockerbuild_prune.__doc__ or ""
+    for flag in ("--dry-run", "--no-build-cache", "--no-dangling", "--no-containers", "--tag"):
+        assert flag in text
+    assert "IMAGE" in (ImageMagics.dockerbuild_history.__doc__ or "")
+
+
+@pytest.fixture(scope="module")
+def ip():
+    from jupyter_dockerbuild.magic_images import register
+
+    shell = InteractiveShell.instance()
+    register(shell)
+    return shell
+
+
+@daemon
+def test_magics_against_the_daemon(ip, docker, base_image, tag_prefix, scope):
+    key, _, value = scope.partition("=")
+    ip.user_ns["built"] = jd.build(
+        f'FROM {base_image}\nLABEL {key}="{value}"\nRUN echo m > /m\n', tags=[f"{tag_prefix}:m"]
+    )
+    h = ip.run_line_magic("dockerbuild_history", "built")
+    assert h.image_id == ip.user_ns["built"].image_id
+    assert ip.run_line_magic("dockerbuild_history", f"{tag_prefix}:m").rows == h.rows
+    c = ip.run_line_magic("dockerbuild_compare", f"built {base_image}")
+    assert c.shared_layers == len(docker.get_json(f"/images/{base_image}/json")["RootFS"]["Layers"])
+    report = ip.run_line_magic(
+        "dockerbuild_prune", f"--dry-run --no-build-cache --label {scope} --tag {tag_prefix}:m"
+    )
+    assert report.dry_run and [i.id for i in report.planned] == [f"{tag_prefix}:m"]
+    assert docker.image_exists(f"{tag_prefix}:m")
+    res = ip.run_cell("%dockerbuild_history no-such-image-here:1")
+    assert isinstance(res.error_in_exec, ImageNotFound)
+    res = ip.run_cell("%dockerbuild_prune --bogus")
+    assert isinstance(res.error_in_exec, DockerBuildError) and "--bogus" in str(res.error_in_exec)
