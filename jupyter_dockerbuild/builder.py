@@ -9,6 +9,7 @@ names the culprit (the failing step and its cell line, the flag, the base image)
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from .client import DockerClient, HTTPError
 from .context import build_context
 from .errors import BuildCancelled, BuildError, DockerBuildError
 from .options import BuildOptions, format_size
+from .preflight import check_dockerfile
 from .progress import BuildResult, BuildState
 from .stream import JSONStreamDecoder
 
@@ -152,9 +154,22 @@ def run_build(
     container, the view shows "cancelled", and the interrupt is re-raised.
     """
     view = view or NullView()
+    text = dockerfile
+    if text is None and context_dir is not None and not options.remote:
+        # The Dockerfile comes from the context directory: read it for the step list
+        # and the preflight check (build_context reports it if it is missing).
+        path = os.path.join(os.fspath(context_dir), options.dockerfile)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            text = None
+    if text is not None and not options.remote:
+        # BuildKit-only syntax gets one clear sentence instead of an opaque daemon error.
+        check_dockerfile(text, line_offset=line_offset)
     owns_client = client is None
     client = client or DockerClient()
-    state = BuildState(dockerfile or "", tags=options.tags, line_offset=line_offset)
+    state = BuildState(text or "", tags=options.tags, line_offset=line_offset)
     response = None
     try:
         body = None

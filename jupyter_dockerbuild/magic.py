@@ -60,8 +60,8 @@ class DockerBuildMagics(Magics):
         default=None,
         metavar="PATH",
         help="Path of the Dockerfile inside the context (default: Dockerfile). The "
-        "cell text is written there; with an empty cell and --context, the file "
-        "from the context directory is used.",
+        "cell text is written there; when the cell has no instructions (only a "
+        "comment) and --context is given, the file from the context directory is used.",
     )
     @argument(
         "--build-arg",
@@ -257,6 +257,7 @@ class DockerBuildMagics(Magics):
         from .builder import run_build
         from .client import DockerClient
         from .options import BuildOptions, registry_config_from_docker_config
+        from .progress import parse_instructions
         from .view import make_view
 
         try:
@@ -300,8 +301,10 @@ class DockerBuildMagics(Magics):
 
         files = self._files_from_vars(args.var)
         dockerfile: str | None = cell
-        if args.context and not cell.strip():
-            dockerfile = None  # use the Dockerfile inside the context directory
+        if args.context and not parse_instructions(cell):
+            # No instructions in the cell (IPython refuses a truly empty cell body, so a
+            # comment will do): use the Dockerfile inside the context, like docker build DIR.
+            dockerfile = None
         client = DockerClient(args.docker_host or self.host)
         view = make_view(
             widget=self.widget and not args.text,
@@ -355,4 +358,7 @@ class DockerBuildMagics(Magics):
 
 def register(ipython: Any) -> None:
     """Register the magics (called by ``%load_ext jupyter_dockerbuild``)."""
+    from .magic_images import register as register_image_magics
+
     ipython.register_magics(DockerBuildMagics)
+    register_image_magics(ipython)

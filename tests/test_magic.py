@@ -123,3 +123,32 @@ def test_help_lists_every_flag(ip):
         "--host",
     ]:
         assert flag in doc, flag
+
+
+def test_buildkit_only_syntax_is_explained_before_sending(ip, base_image):
+    res = run(
+        ip,
+        f"%%dockerbuild\nFROM {base_image}\nRUN --mount=type=cache,target=/root/.cache true\n",
+    )
+    err = res.error_in_exec
+    assert type(err).__name__ == "UnsupportedSyntax"
+    assert "BuildKit" in str(err) and "line 3" in str(err)
+
+
+def test_context_dockerfile_is_read_for_steps_and_preflight(ip, base_image, tmp_path):
+    (tmp_path / "Dockerfile").write_text(f"FROM {base_image}\nRUN --mount=type=secret,id=x true\n")
+    res = run(ip, f"%%dockerbuild --context {tmp_path}\n# the Dockerfile is in the context\n")
+    assert type(res.error_in_exec).__name__ == "UnsupportedSyntax"
+
+
+def test_image_magics_are_registered(ip):
+    for name in ("dockerbuild_prune", "dockerbuild_history", "dockerbuild_compare"):
+        assert ip.find_line_magic(name) is not None, name
+
+
+def test_comment_only_cell_builds_the_context_dockerfile(ip, base_image, tmp_path, tag_prefix):
+    (tmp_path / "Dockerfile").write_text(f"FROM {base_image}\nCOPY hello.txt /\n")
+    (tmp_path / "hello.txt").write_text("from the context\n")
+    res = run(ip, f"%%dockerbuild --context {tmp_path} -t {tag_prefix}:ctx --out ctx\n# from DIR\n")
+    assert res.success, res.error_in_exec
+    assert [s.instruction for s in ip.user_ns["ctx"].steps][1] == "COPY hello.txt /"
