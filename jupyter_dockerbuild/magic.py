@@ -235,13 +235,21 @@ class DockerBuildMagics(Magics):
         help="Docker daemon to use, like DOCKER_HOST (unix:///path or tcp://host:port).",
     )
     @argument(
+        "--form",
+        action="store_true",
+        default=False,
+        help="Show an interactive form (tags, build args, resource limits, options, "
+        "Build and Cancel) pre-filled with the other flags instead of building now; "
+        "builds run in the background. The cell's value is the form (BuildForm).",
+    )
+    @argument(
         "--text",
         action="store_true",
         default=False,
         help="Print plain text progress instead of the widget.",
     )
     @cell_magic
-    def dockerbuild(self, line: str, cell: str) -> None:
+    def dockerbuild(self, line: str, cell: str) -> Any:
         """Build a Docker image; the cell's text is the Dockerfile.
 
         Example::
@@ -296,6 +304,20 @@ class DockerBuildMagics(Magics):
             values["rm"] = _flag_bool(args.rm, "--rm")
         if args.force_rm is not None:
             values["force_rm"] = _flag_bool(args.force_rm, "--force-rm")
+        if args.form:
+            # The form validates as it goes: invalid flags pre-fill it, flagged.
+            from .form import BuildForm
+
+            return BuildForm(
+                cell,
+                host=args.docker_host or self.host,
+                context_dir=args.context,
+                files=self._files_from_vars(args.var),
+                line_offset=1,
+                tail_lines=self.tail_lines,
+                refresh_rate=self.refresh_rate,
+                **values,
+            )
         options = BuildOptions.from_user(**values)
         options = options.replace(registry_config=registry_config_from_docker_config())
 
