@@ -190,7 +190,10 @@ class Step:
         """Seconds spent in the step (so far, if it is still running)."""
         if self.started is None:
             return None
-        end = self.ended if self.ended is not None else (now or time.monotonic())
+        if self.ended is not None:
+            end = self.ended
+        else:  # `now` may be 0.0 on an injected clock: test for None, not truthiness
+            end = now if now is not None else time.monotonic()
         return max(0.0, end - self.started)
 
 
@@ -453,7 +456,8 @@ class BuildState:
             self.steps.append(Step(number=len(self.steps) + 1, instruction=""))
         step = self.steps[number - 1]
         instruction = instruction.strip()
-        if step.line is not None and step.instruction.split(None, 1)[:1] != [
+        # Keywords are case-insensitive and the daemon echoes the text as written.
+        if step.line is not None and [w.upper() for w in step.instruction.split(None, 1)[:1]] != [
             w.upper() for w in instruction.split(None, 1)[:1]
         ]:
             step.line = None  # not the instruction we parsed there: don't point at it
@@ -556,6 +560,8 @@ class BuildState:
     def result(self) -> BuildResult:
         """Freeze the state into a :class:`BuildResult`."""
         offset = self.line_offset
+        # A live build's running step is timed on the state's clock, not time.monotonic.
+        now = self.ended if self.ended is not None else self.clock()
         steps = tuple(
             StepResult(
                 number=s.number,
@@ -563,7 +569,7 @@ class BuildState:
                 line=s.line + offset if s.line is not None else None,
                 status=s.status,
                 cached=s.cached,
-                duration=s.duration(self.ended),
+                duration=s.duration(now),
             )
             for s in self.steps
         )
