@@ -34,6 +34,7 @@ _BOOKKEEPING_RE = re.compile(
     r"|Removing intermediate container [0-9a-f]+\n"
     r"|Executing \d+ build triggers?\n"
 )
+_COMMITTED_RE = re.compile(r" ---> (?:[0-9a-f]{12}|)\n")
 _QUIET_ID_RE = re.compile(r"(sha256:[0-9a-f]{64})\n?")
 _UNUSED_ARGS_RE = re.compile(r"build-args \[([^\]]*)\] were not consumed")
 _DIRECTIVE_RE = re.compile(r"#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
@@ -371,6 +372,11 @@ class BuildState:
             self._flush_partial()
             if "Using cache" in text and self.current is not None:
                 self.current.cached = True
+            elif _COMMITTED_RE.fullmatch(text):
+                # " ---> <id>" is the step's image: the step is over. Ending it here
+                # (not at the next header) times it right and blames nothing on it
+                # that happens between steps (e.g. "Build cancelled").
+                self._end_current(now)
             return
         if text.startswith("Successfully built "):
             self._end_current(now)

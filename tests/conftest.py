@@ -61,11 +61,8 @@ def no_leftover_containers(docker: DockerClient) -> Iterator[None]:
     yield
     after = docker.containers(all=True)
     new = [c for c in after if c["Id"] not in before]
-    for c in new:  # clean up so one leak doesn't cascade into other tests
-        try:
-            docker.delete(f"/containers/{c['Id']}", params={"force": "1"})
-        except HTTPError:
-            pass
+    # Reported, not removed: each test compares with its own "before", so a leak cannot
+    # cascade, and removing would kill containers of anything else using the daemon.
     assert not new, f"build left containers behind: {[(c['Id'][:12], c['Status']) for c in new]}"
 
 

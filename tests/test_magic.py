@@ -26,7 +26,7 @@ def test_magic_builds_and_tags(ip, docker, base_image, tag_prefix, capsys):
     ip.user_ns["reqs"] = "numpy==2.1\n"
     res = run(
         ip,
-        f"%%dockerbuild -t {tag_prefix}:1 -t {tag_prefix}:latest --build-arg PYVER=3.12 "
+        f"%%dockerbuild -t {tag_prefix}:1 -t {tag_prefix}:latest --build-arg PYVER=3.12 --no-cache "
         f"-m 64m --cpu-period 100000 --cpu-quota 50000 --network none --var req.txt=reqs "
         f"--label course=intro --out built\n"
         f"FROM {base_image}\nARG PYVER\nCOPY req.txt /req.txt\n"

@@ -111,8 +111,8 @@ def test_s01_success() -> None:
     assert [s.line for s in result.steps] == [5, 7, 9, 11, 12, 18, 19]  # + line_offset
     assert result.error is None and result.exit_code is None and result.failed_step is None
     assert result.warnings == () and result.unused_build_args == ()
-    # Fake clock: event i at t=101+i; a step runs from its header to the next header/aux.
-    assert [s.duration for s in result.steps] == [3.0, 4.0, 4.0, 5.0, 7.0, 5.0, 5.0]
+    # Fake clock: event i at t=101+i; a step runs from its header to its " ---> <id>".
+    assert [s.duration for s in result.steps] == [2.0, 3.0, 3.0, 4.0, 6.0, 4.0, 4.0]
     assert result.elapsed == 37.0  # 36 events, created at 100, finished at 137
     assert repr(result) == (
         "<BuildResult succeeded de593cde475b tags=['probe-base:latest'] 7 steps in 37.0s>"
@@ -244,8 +244,8 @@ def test_s13_multistage_last_aux_wins() -> None:
         [],
         [("in-second", False)],
     ]
-    # The first stage's aux (event 9, t=110) ends step 2, started at event 3 (t=104).
-    assert state.result().steps[1].duration == 6.0
+    # Step 2 starts at event 3 (t=104) and ends at its " ---> <id>" (event 8, t=109).
+    assert state.result().steps[1].duration == 5.0
 
 
 def test_s14_download_progress() -> None:
@@ -324,7 +324,8 @@ def test_s06_cancel() -> None:
     result = state.result()
     assert result.status == "cancelled" and result.error is None and result.failed_step is None
     assert result.elapsed == 10.0
-    assert [s.duration for s in result.steps] == [3.0, 6.0]  # step 2 from t=104 to 110
+    # step 1 ends at its " ---> <id>" (t=103); step 2 runs from t=104 to the cancel at 110
+    assert [s.duration for s in result.steps] == [2.0, 6.0]
 
 
 def test_s06_half_close_reports_build_cancelled() -> None:
@@ -333,6 +334,8 @@ def test_s06_half_close_reports_build_cancelled() -> None:
     assert state.status == "failed"
     assert state.error is not None and state.error.message == "Build cancelled"
     assert "Build cancelled\nERROR: Build cancelled\n" in state.log_text()
+    # The cancel came after step 1 had committed its image: no step is blamed for it.
+    assert state.steps[0].status == "done" and state.error.step is None
 
 
 # -- big output: bounded memory, exact counts -----------------------------------------
@@ -600,7 +603,9 @@ def test_every_capture_folds_consistently(name: str) -> None:
         assert state.status == "failed" and state.error is not None
         assert state.error.message == errors[-1]["errorDetail"]["message"]
         assert state.error.code == errors[-1]["errorDetail"].get("code")
-        assert state.result().failed_step is not None
+        # The failed step is the one running when the error came; only the half-close
+        # capture errs between steps (after step 1's " ---> <id>").
+        assert (state.result().failed_step is None) == (name == "s06_halfclose_shut_wr")
     elif auxes:
         assert state.status == "succeeded" and state.image_id == auxes[-1]
     else:  # the cancelled capture: the stream just stopped
@@ -679,7 +684,7 @@ def test_injected_clock_drives_running_durations() -> None:
     assert state.elapsed() == 30.0
     assert state.steps[1].duration(clock()) == 26.0
     # Mid-build results (the text/plain summary of a live build) use the same clock.
-    assert [s.duration for s in state.result().steps] == [3.0, 26.0]
+    assert [s.duration for s in state.result().steps] == [2.0, 26.0]
     assert state.result().elapsed == 30.0
 
 

@@ -98,7 +98,7 @@ def test_render_summary_of_a_cancelled_state() -> None:
     state, _ = run_view("s06_cancel_close_after_2s", TextView(out), end="cancel")
     expected = (
         "Cancelled after 8.0s at step 2/2\n"
-        " ✓  1 FROM probe-base:latest  3.0s\n"
+        " ✓  1 FROM probe-base:latest  2.0s\n"
         " ■  2 RUN echo start-sleep; sleep 30; echo done-sleep  4.0s\n"
         " 2 steps (0 cached)"
     )
@@ -112,13 +112,13 @@ def test_render_summary_of_a_success_lists_steps() -> None:
     assert render_summary(state) == "\n".join(
         [
             f"Built {S01_ID} in 37.0s",
-            " ✓  1 FROM scratch  3.0s",
+            " ✓  1 FROM scratch  2.0s",
             " ✓  2 COPY busybox /bin/busybox  CACHED",
             ' ✓  3 RUN ["/bin/busybox","--install","-s","/bin"]  CACHED',
-            " ✓  4 ENV FOO=bar  5.0s",
-            ' ✓  5 RUN echo "hello from build" && echo "second line" && echo "to stderr" >&2  7.0s',
-            " ✓  6 WORKDIR /app  5.0s",
-            ' ✓  7 CMD ["/bin/sh"]  5.0s',
+            " ✓  4 ENV FOO=bar  4.0s",
+            ' ✓  5 RUN echo "hello from build" && echo "second line" && echo "to stderr" >&2  6.0s',
+            " ✓  6 WORKDIR /app  4.0s",
+            ' ✓  7 CMD ["/bin/sh"]  4.0s',
             " 7 steps (2 cached)",
         ]
     )
