@@ -1,31 +1,45 @@
 """A small Docker Engine API client: find the daemon, agree on a version, stream a build.
 
 Speaks HTTP over the daemon's unix socket (``requests-unixsocket``) or over TCP, with
-TLS when ``DOCKER_TLS_VERIFY`` says so, following the docker CLI's environment
-conventions. The API version is negotiated: v1.33 is our documented baseline, but
-daemons differ (Docker 29 refuses anything below 1.44), so the unversioned
-``/version`` is asked first and the highest version both sides know is used.
+TLS, and finds the daemon the way the docker CLI does (:func:`resolve_endpoint`): an
+explicit host, then ``DOCKER_HOST``, then the docker context named by
+``DOCKER_CONTEXT`` or ``currentContext`` in ``config.json``, then the local socket.
+TLS follows the CLI's conventions: ``DOCKER_TLS_VERIFY`` (any non-empty value) turns
+TLS on and verifies the daemon, ``DOCKER_TLS`` turns TLS on without verification,
+certificates come from ``DOCKER_CERT_PATH`` (default: the docker config directory);
+a context brings its own TLS files. The API version is negotiated: v1.33 is our
+documented baseline, but daemons differ (Docker 29 refuses anything below 1.44), so the
+unversioned ``/version`` is asked first and the highest version both sides know is used.
 
 Connection failures become :class:`~jupyter_dockerbuild.errors.DaemonUnavailable`
-naming the socket or host; HTTP errors carry the daemon's own message.
+naming the socket or host; a TLS failure says which side is wrong (the daemon's
+certificate, the client certificate, TLS against a plain port or the reverse) and which
+file to check, by file name only. HTTP errors carry the daemon's own message.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
 from .errors import APIVersionError, DaemonError, DaemonUnavailable
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
+#: Where the docker CLI goes when TLS is on and no host is given at all.
+DEFAULT_TLS_HOST = "tcp://localhost:2376"
+#: The port of a ``tcp://host`` written without one (the CLI's default, TLS or not).
+DEFAULT_TCP_PORT = 2375
 #: The documented baseline: every ``/build`` parameter we send exists from here on.
 MIN_API_VERSION = "1.33"
 #: The newest API we know; a newer daemon is asked to speak this one.
@@ -57,6 +71,313 @@ def negotiate_version(daemon_max: str, daemon_min: str | None) -> str:
             )
         )
     return ".".join(str(p) for p in best)
+
+
+# -- finding the daemon, like the docker CLI ------------------------------------------
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """TLS for a TCP endpoint: paths of the PEM files and whether to verify the daemon.
+
+    ``origin`` says where the files came from (``DOCKER_CERT_PATH``, ``docker context
+    'x'`` ...) so messages can point there without printing paths.
+    """
+
+    verify: bool
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    origin: str = "DOCKER_CERT_PATH"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the daemon is: a normalised host, its TLS settings, and how it was chosen."""
+
+    host: str
+    tls: TLSConfig | None = None
+    #: ``"explicit"``, ``"DOCKER_HOST"``, ``"docker context 'x' (DOCKER_CONTEXT)"``,
+    #: ``"docker context 'x' (currentContext in config.json)"`` or ``"default"``.
+    source: str = "default"
+
+
+def _unsupported(host: str, source: str) -> DaemonUnavailable:
+    if source.startswith("docker context"):
+        return DaemonUnavailable(
+            f"{source} points at {host!r}, which is not supported; use a context with a "
+            "unix:// or tcp:// endpoint"
+        )
+    return DaemonUnavailable(
+        f"DOCKER_HOST={host!r} is not supported; use unix:///path/to/docker.sock or tcp://host:port"
+    )
+
+
+def parse_host(host: str, source: str = "DOCKER_HOST") -> str:
+    """Normalise a daemon address the way the docker CLI does (``opts.ParseHost``).
+
+    ``tcp://h`` gets port 2375, ``tcp://:2376`` gets ``localhost``, a bare ``h:p`` is
+    TCP and a bare ``/path`` a unix socket, ``unix://`` alone is the default socket.
+    ``http://`` and ``https://`` are kept (older versions of this package took them).
+    Anything else (``ssh://``, ``npipe://``) raises :class:`DaemonUnavailable`.
+    """
+    text = host.strip()
+    proto, sep, rest = text.partition("://")
+    if not sep:
+        proto, rest = ("unix", text) if text.startswith(("/", "./")) else ("tcp", text)
+    proto = proto.lower()
+    if proto == "unix":
+        return f"unix://{rest or DEFAULT_SOCKET}"
+    if proto not in ("tcp", "http", "https"):
+        raise _unsupported(host, source)
+    if "://" in rest:
+        raise _unsupported(host, source)
+    try:
+        parts = urlsplit(f"tcp://{rest}")
+        port = parts.port
+    except ValueError:
+        raise DaemonUnavailable(
+            f"{source}: {host!r} is not a valid address; use tcp://host:port"
+        ) from None
+    hostname = parts.hostname or "localhost"
+    if ":" in hostname:  # IPv6 literal
+        hostname = f"[{hostname}]"
+    if proto != "tcp":
+        return f"{proto}://{hostname}" + (f":{port}" if port else "")
+    return f"tcp://{hostname}:{port or DEFAULT_TCP_PORT}"
+
+
+def _env_tls(env: Mapping[str, str], config_dir: str) -> TLSConfig | None:
+    """TLS of the default context: ``DOCKER_TLS_VERIFY``, ``DOCKER_TLS``, ``DOCKER_CERT_PATH``.
+
+    Like the CLI, any non-empty ``DOCKER_TLS_VERIFY`` (even ``0``) verifies, and
+    ``ca.pem`` must exist once TLS is on; ``cert.pem``/``key.pem`` are sent if both exist.
+    """
+    verify = env.get("DOCKER_TLS_VERIFY", "") != ""
+    if not (verify or env.get("DOCKER_TLS", "") != ""):
+        return None
+    if env.get("DOCKER_CERT_PATH"):
+        cert_path, origin = env["DOCKER_CERT_PATH"], "DOCKER_CERT_PATH"
+    else:
+        cert_path = config_dir
+        origin = "DOCKER_CONFIG" if env.get("DOCKER_CONFIG") else "~/.docker"
+    cert, key = os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")
+    both = os.path.exists(cert) and os.path.exists(key)
+    return TLSConfig(
+        verify=verify,
+        ca=os.path.join(cert_path, "ca.pem"),
+        cert=cert if both else None,
+        key=key if both else None,
+        origin=origin,
+    )
+
+
+def _context_endpoint(name: str, config_dir: str, why: str) -> Endpoint:
+    """Read a docker context (``contexts/meta/<sha256>/meta.json`` + its TLS files)."""
+    source = f"docker context {name!r} ({why})"
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
+    meta_path = os.path.join(config_dir, "contexts", "meta", digest, "meta.json")
+    try:
+        with open(meta_path, encoding="utf-8") as fh:
+            meta = json.load(fh)
+    except FileNotFoundError:
+        raise DaemonUnavailable(
+            f"{source} does not exist (`docker context ls` lists the contexts); "
+            f"create it, or choose another one with DOCKER_CONTEXT or `docker context use`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DaemonUnavailable(
+            f"{source}: its meta.json cannot be read ({type(exc).__name__})"
+        ) from None
+    endpoints = meta.get("Endpoints") if isinstance(meta, dict) else None
+    docker = endpoints.get("docker") if isinstance(endpoints, dict) else None
+    if not isinstance(docker, dict):
+        raise DaemonUnavailable(f"{source} has no docker endpoint")
+    raw_host = str(docker.get("Host") or "")
+    host = parse_host(raw_host, source) if raw_host else f"unix://{DEFAULT_SOCKET}"
+    skip_verify = bool(docker.get("SkipTLSVerify"))
+    tls_dir = os.path.join(config_dir, "contexts", "tls", digest, "docker")
+    files = {f: os.path.join(tls_dir, f"{f}.pem") for f in ("ca", "cert", "key")}
+    present = {f: p for f, p in files.items() if os.path.isfile(p)}
+    tls = None
+    # The CLI uses TLS for a context when it has TLS files or skips verification.
+    if not host.startswith("unix://") and (present or skip_verify):
+        both = "cert" in present and "key" in present
+        tls = TLSConfig(
+            verify=not skip_verify,
+            ca=present.get("ca"),
+            cert=present["cert"] if both else None,
+            key=present["key"] if both else None,
+            origin=f"docker context {name!r}",
+        )
+    return Endpoint(host, tls, source)
+
+
+def resolve_endpoint(host: str | None = None, env: Mapping[str, str] | None = None) -> Endpoint:
+    """Find the daemon like the docker CLI: explicit host > ``DOCKER_HOST`` > context.
+
+    The context is ``DOCKER_CONTEXT``, else ``currentContext`` in
+    ``$DOCKER_CONFIG/config.json`` (``default`` means none); without one, the local
+    socket, or ``tcp://localhost:2376`` when TLS is on. An explicit host or
+    ``DOCKER_HOST`` takes its TLS settings from the environment; a context brings its
+    own and ignores ``DOCKER_TLS_VERIFY``. Reads files, opens no socket.
+    """
+    from .auth import docker_config_dir, load_docker_config
+
+    env = os.environ if env is None else env
+    config_dir = docker_config_dir(env)
+    if host and host.strip():
+        source, raw = "explicit", host
+    elif env.get("DOCKER_HOST"):
+        source, raw = "DOCKER_HOST", env["DOCKER_HOST"]
+    else:
+        source, raw = "default", ""
+        name, why = env.get("DOCKER_CONTEXT", ""), "DOCKER_CONTEXT"
+        if not name:
+            current = load_docker_config(env).get("currentContext")
+            name = current if isinstance(current, str) else ""
+            why = "currentContext in config.json"
+        if name and name != "default":
+            return _context_endpoint(name, config_dir, why)
+    tls = _env_tls(env, config_dir)
+    if not raw:
+        raw = DEFAULT_TLS_HOST if tls is not None else f"unix://{DEFAULT_SOCKET}"
+    normalised = parse_host(raw, "DOCKER_HOST" if source != "explicit" else "host")
+    if normalised.startswith("unix://") or normalised.startswith("http://"):
+        tls = None  # no TLS on a socket; http:// is plain by definition
+    elif normalised.startswith("https://") and tls is None:
+        tls = _https_default_tls(env, config_dir)
+    return Endpoint(normalised, tls, source)
+
+
+def _https_default_tls(env: Mapping[str, str], config_dir: str) -> TLSConfig:
+    """``https://`` without ``DOCKER_TLS*``: TLS without verification (as before)."""
+    cert_path = env.get("DOCKER_CERT_PATH") or config_dir
+    cert, key = os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")
+    both = os.path.exists(cert) and os.path.exists(key)
+    origin = "DOCKER_CERT_PATH" if env.get("DOCKER_CERT_PATH") else "the docker config dir"
+    return TLSConfig(False, None, cert if both else None, key if both else None, origin)
+
+
+def _check_tls_files(tls: TLSConfig, where: str) -> None:
+    """Fail early, by file name only, when the TLS files are missing or unusable.
+
+    Loading them here also keeps OpenSSL from ever prompting for a key passphrase
+    inside a kernel (the docker CLI refuses encrypted keys too).
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if tls.ca is not None:
+        if not os.path.isfile(tls.ca):
+            # The CLI refuses this too ("open .../ca.pem: no such file or directory").
+            raise DaemonUnavailable(
+                f"TLS to {where} is on (DOCKER_TLS_VERIFY or DOCKER_TLS is set) but there "
+                f"is no ca.pem in {tls.origin}: put the daemon's CA certificate there, "
+                "with cert.pem and key.pem, or unset DOCKER_TLS_VERIFY and DOCKER_TLS"
+            )
+        if tls.verify:
+            try:
+                ctx.load_verify_locations(cafile=tls.ca)
+            except (ssl.SSLError, OSError, ValueError):
+                raise DaemonUnavailable(
+                    f"ca.pem in {tls.origin} is not a readable PEM CA certificate"
+                ) from None
+    if tls.cert is not None and tls.key is not None:
+        try:
+            with open(tls.key, encoding="ascii", errors="replace") as fh:
+                encrypted = "ENCRYPTED" in fh.read(4096)
+        except OSError:
+            raise DaemonUnavailable(f"key.pem in {tls.origin} cannot be read") from None
+        if encrypted:
+            raise DaemonUnavailable(
+                f"key.pem in {tls.origin} is encrypted; like the docker CLI, use an "
+                "unencrypted client key"
+            )
+        try:
+            ctx.load_cert_chain(tls.cert, tls.key, password=lambda: b"")
+        except (ssl.SSLError, OSError, ValueError):
+            raise DaemonUnavailable(
+                f"cert.pem and key.pem in {tls.origin} are not a matching PEM certificate "
+                "and private key"
+            ) from None
+
+
+def _ssl_root(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl.SSLError under requests' and urllib3's wrapping, if any."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, ssl.SSLError):
+            return cur
+        if isinstance(cur, BaseException):
+            stack.extend([cur.__cause__, cur.__context__, *cur.args])
+            stack.append(getattr(cur, "reason", None))
+    return None
+
+
+#: OpenSSL reasons that mean "the other side does not speak TLS".
+_NOT_TLS_REASONS = {
+    "WRONG_VERSION_NUMBER",
+    "HTTP_REQUEST",
+    "UNKNOWN_PROTOCOL",
+    "PACKET_LENGTH_TOO_LONG",
+    "RECORD_LAYER_FAILURE",
+}
+
+
+def _tls_failure(exc: BaseException, host: str, tls: TLSConfig) -> DaemonUnavailable:
+    """Say which side of a failed TLS handshake is wrong and which file to check."""
+    root = _ssl_root(exc)
+    reason = str(getattr(root, "reason", "") or "")
+    head = f"TLS handshake with the Docker daemon at {host} failed"
+    if isinstance(root, ssl.SSLCertVerificationError):
+        detail = str(root.verify_message or reason or "certificate verify failed")
+        lowered = detail.lower()
+        if "mismatch" in lowered or "hostname" in lowered:
+            return DaemonUnavailable(
+                f"{head}: the daemon's certificate is not valid for this address "
+                f"({detail}). Connect with a name or IP its certificate lists "
+                "(subjectAltName), or give the daemon a certificate for this one"
+            )
+        if "expired" in lowered or "not yet valid" in lowered:
+            return DaemonUnavailable(
+                f"{head}: the daemon's certificate {detail}. Renew the daemon's "
+                "certificate (dockerd --tlscert)"
+            )
+        ca = f"ca.pem in {tls.origin}" if tls.ca else "the system's CA certificates"
+        return DaemonUnavailable(
+            f"{head}: the daemon's certificate is not signed by the CA in {ca} "
+            f"({detail}). Check that ca.pem is the CA that signed the daemon's "
+            "certificate (dockerd --tlscacert)"
+        )
+    if reason in _NOT_TLS_REASONS or "wrong version number" in str(root or "").lower():
+        return DaemonUnavailable(
+            f"{head}: the daemon does not speak TLS on this port (it answered in plain "
+            "HTTP). Use the daemon's TLS port (usually 2376), or for a plain-HTTP port "
+            "unset DOCKER_TLS_VERIFY and DOCKER_TLS"
+        )
+    # Anything else during the handshake (an alert like "bad certificate", or the
+    # daemon hanging up) is the daemon refusing us: dockerd --tlsverify wants a client
+    # certificate signed by its CA.
+    why = f" ({reason.lower().replace('_', ' ')})" if reason else ""
+    if tls.cert is None:
+        return DaemonUnavailable(
+            f"{head}{why}: the daemon requires a client certificate (dockerd "
+            f"--tlsverify) and none was sent: put cert.pem and key.pem, signed by the "
+            f"daemon's CA, in {tls.origin}"
+        )
+    return DaemonUnavailable(
+        f"{head}{why}: the daemon rejected the client certificate (cert.pem in "
+        f"{tls.origin}). Check that cert.pem and key.pem are signed by the CA the "
+        "daemon trusts (dockerd --tlscacert)"
+    )
+
+
+#: What a Go TLS server answers to a plain-HTTP request.
+_PLAIN_TO_TLS = "Client sent an HTTP request to an HTTPS server"
 
 
 def _root_oserror(exc: BaseException) -> OSError | None:
@@ -153,9 +474,11 @@ class BuildResponse:
 class DockerClient:
     """Talk to one Docker daemon.
 
-    ``host`` is like ``DOCKER_HOST``: ``unix:///path`` or ``tcp://host:port``; default
-    is the ``DOCKER_HOST`` environment variable, then ``unix:///var/run/docker.sock``.
-    Nothing is sent until a method needs it.
+    ``host`` is like ``DOCKER_HOST`` or ``docker -H``: ``unix:///path`` or
+    ``tcp://host:port``. Without it the daemon is found like the docker CLI finds it
+    (:func:`resolve_endpoint`): ``DOCKER_HOST``, then the current docker context, then
+    ``unix:///var/run/docker.sock``; TLS comes from ``DOCKER_TLS_VERIFY`` and
+    ``DOCKER_CERT_PATH`` or from the context. Nothing is sent until a method needs it.
     """
 
     def __init__(
@@ -168,7 +491,8 @@ class DockerClient:
         timeout: float = 30.0,
     ) -> None:
         env = os.environ if env is None else env
-        self.host = host or env.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
+        self.endpoint = resolve_endpoint(host, env)
+        self.host = self.endpoint.host
         self.timeout = timeout
         self._version = version
         self._version_info: dict[str, Any] | None = None
@@ -180,28 +504,23 @@ class DockerClient:
             self.socket_path: str | None = path
             self.base_url = "http+unix://" + quote(path, safe="")
             self._session = session or requests_unixsocket.Session()
-        elif self.host.startswith(("tcp://", "http://", "https://")):
+        else:
             self.socket_path = None
             hostport = self.host.split("://", 1)[1].rstrip("/")
-            tls_verify = env.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
-            cert_path = env.get("DOCKER_CERT_PATH") or os.path.join(
-                os.path.expanduser("~"), ".docker"
-            )
-            use_tls = tls_verify or self.host.startswith("https://")
-            self.base_url = ("https://" if use_tls else "http://") + hostport
-            if use_tls:
-                ca = os.path.join(cert_path, "ca.pem")
-                cert = os.path.join(cert_path, "cert.pem")
-                key = os.path.join(cert_path, "key.pem")
-                self._tls["verify"] = ca if tls_verify else False
-                if os.path.exists(cert) and os.path.exists(key):
-                    self._tls["cert"] = (cert, key)
+            tls = self.endpoint.tls
+            self.base_url = ("https://" if tls is not None else "http://") + hostport
+            if tls is not None:
+                _check_tls_files(tls, self.host)
+                # verify: the CA file, or True for the system CAs, or False (skip).
+                self._tls["verify"] = (tls.ca or True) if tls.verify else False
+                if tls.cert is not None and tls.key is not None:
+                    self._tls["cert"] = (tls.cert, tls.key)
             self._session = session or requests.Session()
-        else:
-            raise DaemonUnavailable(
-                f"DOCKER_HOST={self.host!r} is not supported; use unix:///path/to/docker.sock "
-                "or tcp://host:port"
-            )
+
+    def __repr__(self) -> str:
+        tls = self.endpoint.tls
+        how = "" if tls is None else (" tls=verify" if tls.verify else " tls=no-verify")
+        return f"<DockerClient {self.host}{how} ({self.endpoint.source})>"
 
     # -- low level -------------------------------------------------------------------
 
@@ -223,6 +542,14 @@ class DockerClient:
                 f"no Docker daemon at unix://{where} (the socket does not exist). Start one "
                 "with scripts/ensure-docker.sh, or set DOCKER_HOST"
             )
+        tls = self.endpoint.tls
+        if (
+            tls is not None
+            and root is not None
+            and root.errno in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED)
+        ):
+            # A reset during the handshake: the daemon hung up on our certificate.
+            return _tls_failure(exc, self.host, tls)
         if root is not None and root.errno == errno.ECONNREFUSED:
             return DaemonUnavailable(
                 f"no Docker daemon answers at {self.host} (connection refused). Is dockerd "
@@ -255,16 +582,34 @@ class DockerClient:
                 **self._tls,
             )
         except requests.exceptions.SSLError as exc:
-            raise DaemonUnavailable(f"TLS handshake with {self.host} failed: {exc}") from exc
+            tls = self.endpoint.tls or TLSConfig(verify=False)
+            raise _tls_failure(exc, self.host, tls) from exc
         except requests.exceptions.ConnectionError as exc:
             raise self._unavailable(exc) from exc
         except requests.exceptions.Timeout as exc:
             raise DaemonUnavailable(
                 f"the Docker daemon at {self.host} did not answer within {self.timeout:g}s"
             ) from exc
+        except requests.exceptions.RequestException:
+            raise
+        except OSError as exc:
+            # requests raises a bare OSError naming the full path when a TLS file
+            # vanished after we checked it: name the file only.
+            origin = self.endpoint.tls.origin if self.endpoint.tls else "the TLS directory"
+            raise DaemonUnavailable(
+                f"cannot use the TLS files for {self.host} ({type(exc).__name__}); check "
+                f"ca.pem, cert.pem and key.pem in {origin}"
+            ) from None
         if resp.status_code >= 400:
             message = _daemon_message(resp)
             resp.close()
+            if resp.status_code == 400 and _PLAIN_TO_TLS in message and not self.endpoint.tls:
+                raise DaemonUnavailable(
+                    f"the Docker daemon at {self.host} expects TLS but this client spoke "
+                    f"plain HTTP to it (it answered {_PLAIN_TO_TLS!r}). Set "
+                    "DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH to the directory with its "
+                    "ca.pem, cert.pem and key.pem, or use a docker context with TLS"
+                )
             raise HTTPError(resp.status_code, message)
         return resp
 

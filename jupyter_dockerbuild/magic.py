@@ -30,8 +30,9 @@ class DockerBuildMagics(Magics):
     host = Unicode(
         None,
         allow_none=True,
-        help="Docker daemon to use (like DOCKER_HOST: unix:///path or tcp://host:port). "
-        "Default: DOCKER_HOST, then unix:///var/run/docker.sock.",
+        help="Docker daemon to use (like DOCKER_HOST: unix:///path or tcp://host:port; "
+        "TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH). Default: DOCKER_HOST, then "
+        "the current docker context, then unix:///var/run/docker.sock.",
     ).tag(config=True)
     widget = Bool(
         True,
@@ -232,7 +233,10 @@ class DockerBuildMagics(Magics):
         dest="docker_host",
         default=None,
         metavar="HOST",
-        help="Docker daemon to use, like DOCKER_HOST (unix:///path or tcp://host:port).",
+        help="Docker daemon to use, like DOCKER_HOST (unix:///path or tcp://host:port; "
+        "TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH). Default: "
+        "%%config DockerBuildMagics.host, then DOCKER_HOST, then the current docker "
+        "context, then the local socket.",
     )
     @argument(
         "--form",
@@ -262,9 +266,10 @@ class DockerBuildMagics(Magics):
         The cell fails (raises BuildError) when the build fails; --out NAME keeps the
         result either way.
         """
+        from .auth import apply_docker_config
         from .builder import run_build
         from .client import DockerClient
-        from .options import BuildOptions, registry_config_from_docker_config
+        from .options import BuildOptions
         from .progress import parse_instructions
         from .view import make_view
 
@@ -319,7 +324,8 @@ class DockerBuildMagics(Magics):
                 **values,
             )
         options = BuildOptions.from_user(**values)
-        options = options.replace(registry_config=registry_config_from_docker_config())
+        # Credentials and proxies from the docker config, for the daemon we build on.
+        options = apply_docker_config(options, host=args.docker_host or self.host)
 
         files = self._files_from_vars(args.var)
         dockerfile: str | None = cell

@@ -12,7 +12,6 @@ than ``memswap``.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import os
@@ -553,39 +552,10 @@ def registry_config_from_docker_config(
 ) -> str | None:
     """Build the ``X-Registry-Config`` header value from the user's docker config.
 
-    Reads ``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json`` and turns its
-    ``auths`` into the map the daemon expects (server -> username/password), encoded
-    as base64url JSON. Returns ``None`` when there is no config or no credentials. A
-    config that cannot be parsed is ignored: the build may not need credentials.
+    Kept here for existing callers; the work (``auths``, ``credsStore`` and
+    ``credHelpers`` like the docker CLI) is done by
+    :func:`jupyter_dockerbuild.auth.registry_config_from_docker_config`.
     """
-    env = os.environ if env is None else env
-    base = env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    path = os.path.join(base, "config.json")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    auths = config.get("auths") if isinstance(config, dict) else None
-    if not isinstance(auths, dict) or not auths:
-        return None
-    out: dict[str, dict[str, str]] = {}
-    for server, entry in auths.items():
-        if not isinstance(entry, dict):
-            continue
-        creds: dict[str, str] = {"serveraddress": server}
-        auth = entry.get("auth")
-        if isinstance(auth, str) and auth:
-            try:
-                user, _, password = base64.b64decode(auth).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                continue
-            creds.update(username=user, password=password)
-        for key in ("username", "password", "identitytoken", "registrytoken", "email"):
-            if isinstance(entry.get(key), str) and entry[key]:
-                creds[key] = entry[key]
-        if len(creds) > 1:
-            out[server] = creds
-    if not out:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(out).encode("utf-8")).decode("ascii")
+    from .auth import registry_config_from_docker_config as from_docker_config
+
+    return from_docker_config(env)
