@@ -68,11 +68,16 @@ def explain_error(message: str, code: int | None, options: BuildOptions, state: 
 
     lowered = message.lower()
     if code == 137 or "returned a non-zero code: 137" in message:
-        limit = (
-            f" under the memory limit -m {format_size(options.memory)}" if options.memory else ""
-        )
-        return f"{where}killed (exit code 137): the step ran out of memory{limit}. " + (
-            "Raise -m/--memory." if options.memory else "The host is out of memory."
+        if options.memory:
+            return (
+                f"{where}killed (exit code 137): the step ran out of memory under the memory "
+                f"limit -m {format_size(options.memory)}. Raise -m/--memory."
+            )
+        # Without a limit, SIGKILL means the host ran out of memory or someone killed
+        # the container: say both rather than guess.
+        return (
+            f"{where}killed (exit code 137, SIGKILL): out of memory on the daemon's host, "
+            "or the build container was killed"
         )
     if "returned a non-zero code" in message:
         return f"{where}{instruction}: {message}" if instruction else f"{where}{message}"
