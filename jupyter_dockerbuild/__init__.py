@@ -73,9 +73,10 @@ def build(
     ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
     progress widget. Raises :class:`BuildError` (with ``.result``) if the build fails.
     """
+    from .auth import apply_docker_config
     from .builder import run_build
     from .client import DockerClient
-    from .options import BuildOptions, registry_config_from_docker_config
+    from .options import BuildOptions
     from .view import make_view
 
     if "file" in options:
@@ -84,7 +85,8 @@ def build(
         tag = options.pop("tag")
         options["tags"] = [tag] if isinstance(tag, str) else list(tag)
     opts = BuildOptions.from_user(**options)
-    opts = opts.replace(registry_config=registry_config_from_docker_config())
+    # Credentials and proxies from the docker config, like `docker build` sends them.
+    opts = apply_docker_config(opts, host=host)
     view = None
     if progress:
         view = make_view(widget=progress == "widget", quiet=opts.quiet)

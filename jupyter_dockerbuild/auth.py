@@ -344,4 +344,5 @@ def apply_docker_config(
     if proxies:
         changes["build_args"] = {**options.build_args, **proxies}
         changes["secret_args"] = options.secret_args | frozenset(proxies)
+        changes["implicit_args"] = options.implicit_args | frozenset(proxies)
     return options.replace(**changes)

@@ -175,6 +175,7 @@ def run_build(
     owns_client = client is None
     client = client or DockerClient()
     state = BuildState(text or "", tags=options.tags, line_offset=line_offset)
+    state.secret_args = tuple(sorted(options.secret_args))
     response = None
     try:
         body = None

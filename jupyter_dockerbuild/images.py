@@ -543,7 +543,39 @@ def build_history(
     )
 
 
-def history(image: Any, client: DockerClient | None = None) -> ImageHistory:
+def mask_secret_args(hist: ImageHistory, secret_args: Iterable[str]) -> ImageHistory:
+    """Replace the values of the named build args in every row by ``***``.
+
+    The classic builder records ``|1 TOKEN=value`` in the history of each RUN step;
+    that is readable by anyone with the image (the form warns about it), but our own
+    displays must not repeat a value the user asked us to keep secret.
+    """
+    names = {n for n in secret_args if n}
+    if not names:
+        return hist
+    pattern = re.compile(r"(^|\s)(" + "|".join(map(re.escape, sorted(names))) + r")=\S*")
+
+    def hide(text: str) -> str:
+        return pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}=***", text)
+
+    rows = [
+        replace(
+            row,
+            created_by=hide(row.created_by),
+            instruction=hide(row.instruction),
+            build_args=tuple(hide(a) for a in row.build_args),
+        )
+        for row in hist.rows
+    ]
+    return replace(hist, rows=type(hist.rows)(rows))
+
+
+def history(
+    image: Any,
+    client: DockerClient | None = None,
+    *,
+    secret_args: Iterable[str] | None = None,
+) -> ImageHistory:
     """Return the layers and config of ``image`` (a tag, an id or a ``BuildResult``).
 
     Asks ``/images/{id}/history`` and ``/images/{id}/json``, then the layer count of
@@ -565,7 +597,11 @@ def history(image: Any, client: DockerClient | None = None) -> ImageHistory:
             except ImageNotFound:
                 continue  # removed meanwhile: that row falls back on its size
             counts[row_id] = len((row_info.get("RootFS") or {}).get("Layers") or ())
-        return build_history(info, rows, counts)
+        hist = build_history(info, rows, counts)
+    # A BuildResult knows which of its build args were secret (env or form toggle).
+    if secret_args is None:
+        secret_args = getattr(image, "secret_build_args", ()) or ()
+    return mask_secret_args(hist, secret_args)
 
 
 # --------------------------------------------------------------------------------------

@@ -277,6 +277,9 @@ class BuildOptions:
     #: Names of build args whose values must never be displayed (from the environment
     #: or marked secret in the form).
     secret_args: frozenset[str] = frozenset()
+    #: Build args added from the docker config (proxies): the docker CLI adds them by
+    #: itself, so the equivalent command leaves them out.
+    implicit_args: frozenset[str] = frozenset()
 
     @classmethod
     def from_user(cls, *, env: Mapping[str, str] | None = None, **values: Any) -> BuildOptions:
@@ -291,7 +294,7 @@ class BuildOptions:
         if unknown:
             raise OptionsError(
                 f"unknown build option(s) {', '.join(unknown)}; valid options are "
-                + ", ".join(sorted(known - {"registry_config", "secret_args"}))
+                + ", ".join(sorted(known - {"registry_config", "secret_args", "implicit_args"}))
             )
         env = os.environ if env is None else env
         parsed: dict[str, Any] = {}
@@ -504,6 +507,8 @@ class BuildOptions:
         if self.dockerfile != "Dockerfile":
             add("-f", self.dockerfile)
         for key, value in self.build_args.items():
+            if key in self.implicit_args:
+                continue
             if key in self.secret_args or value is None:
                 add("--build-arg", key)
             else:

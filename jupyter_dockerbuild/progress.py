@@ -243,6 +243,8 @@ class BuildResult:
     error: str | None = None
     exit_code: int | None = None
     failed_step: StepResult | None = None
+    #: Names of build args whose values are never displayed (history masks them too).
+    secret_build_args: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -314,6 +316,7 @@ class BuildState:
         self.error: ErrorInfo | None = None
         self.downloads: dict[str, Download] = {}
         self.preamble: deque[tuple[str, bool]] = deque(maxlen=STEP_TAIL)
+        self.secret_args: tuple[str, ...] = ()
         self.version = 0
         self._log = CappedLog(log_limit)
         self._partial = ""
@@ -594,6 +597,7 @@ class BuildState:
             error=self.error.message if self.error is not None else None,
             exit_code=self.error.code if self.error is not None else None,
             failed_step=failed,
+            secret_build_args=self.secret_args,
         )
 
 

@@ -464,3 +464,23 @@ def test_magics_against_the_daemon(ip, docker, base_image, tag_prefix, scope):
     assert isinstance(res.error_in_exec, ImageNotFound)
     res = ip.run_cell("%dockerbuild_prune --bogus")
     assert isinstance(res.error_in_exec, DockerBuildError) and "--bogus" in str(res.error_in_exec)
+
+
+@pytest.mark.daemon
+def test_history_of_a_result_masks_its_secret_build_args(base_image, tag_prefix, monkeypatch):
+    monkeypatch.setenv("HISTORY_TOKEN", "hunter2-history")
+    result = jd.build(
+        f"FROM {base_image}\nARG HISTORY_TOKEN\nARG PLAIN\nRUN echo using-token\n",
+        build_args=["HISTORY_TOKEN", "PLAIN=visible"],
+        tags=[f"{tag_prefix}:secret"],
+        no_cache=True,
+        network="none",
+    )
+    assert result.secret_build_args == ("HISTORY_TOKEN",)
+    hist = result.history()
+    shown = str(hist) + hist._repr_html_() + repr(hist)
+    assert "hunter2-history" not in shown
+    assert "HISTORY_TOKEN=***" in str(hist) and "PLAIN=visible" in str(hist)
+    # Asked by tag, nothing says the arg was secret: the image's history shows it, which
+    # is exactly what the form warns about.
+    assert "hunter2-history" in str(history(f"{tag_prefix}:secret"))

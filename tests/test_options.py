@@ -274,3 +274,13 @@ def test_format_size():
     assert format_size(64 * 1024**2) == "64MiB"
     assert format_size(int(1.5 * 1024**3)) == "1.5GiB"
     assert format_size(-1) == "unlimited"
+
+
+def test_config_proxies_left_out_of_the_cli_equivalent():
+    opts = BuildOptions.from_user(build_args=["A=1"]).replace(
+        build_args={"A": "1", "HTTP_PROXY": "http://u:pw@proxy:3128"},
+        secret_args=frozenset({"HTTP_PROXY"}),
+        implicit_args=frozenset({"HTTP_PROXY"}),
+    )
+    assert opts.to_cli() == "docker build --build-arg A=1 --force-rm -"
+    assert "pw@proxy" not in repr(opts)
