@@ -26,7 +26,7 @@ import os
 import socket
 import ssl
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -303,19 +303,8 @@ def _check_tls_files(tls: TLSConfig, where: str) -> None:
 
 def _ssl_root(exc: BaseException) -> ssl.SSLError | None:
     """The ssl.SSLError under requests' and urllib3's wrapping, if any."""
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        cur = stack.pop()
-        if cur is None or id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, ssl.SSLError):
-            return cur
-        if isinstance(cur, BaseException):
-            stack.extend([cur.__cause__, cur.__context__, *cur.args])
-            stack.append(getattr(cur, "reason", None))
-    return None
+    found = _find_cause(exc, lambda e: isinstance(e, ssl.SSLError))
+    return found if isinstance(found, ssl.SSLError) else None
 
 
 #: OpenSSL reasons that mean "the other side does not speak TLS".
@@ -381,7 +370,17 @@ _PLAIN_TO_TLS = "Client sent an HTTP request to an HTTPS server"
 
 
 def _root_oserror(exc: BaseException) -> OSError | None:
-    """Find the OSError at the bottom of requests' and urllib3's wrapping, if any."""
+    """Find the OSError (with an errno) under requests' and urllib3's wrapping, if any."""
+    found = _find_cause(exc, lambda e: isinstance(e, OSError) and e.errno is not None)
+    return found if isinstance(found, OSError) else None
+
+
+def _find_cause(exc: BaseException, wanted: Callable[[BaseException], bool]) -> Any:
+    """Walk causes, contexts, args and ``reason`` attributes for the first ``wanted``.
+
+    requests wraps urllib3 errors, which wrap socket and ssl errors, in different ways
+    (as cause, as an argument, as ``.reason``); the root tells what really happened.
+    """
     seen: set[int] = set()
     stack: list[Any] = [exc]
     while stack:
@@ -389,9 +388,9 @@ def _root_oserror(exc: BaseException) -> OSError | None:
         if cur is None or id(cur) in seen:
             continue
         seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.errno is not None:
-            return cur
         if isinstance(cur, BaseException):
+            if wanted(cur):
+                return cur
             stack.extend([cur.__cause__, cur.__context__, *cur.args])
             stack.append(getattr(cur, "reason", None))
     return None
