@@ -245,6 +245,9 @@ class BuildResult:
     failed_step: StepResult | None = None
     #: Names of build args whose values are never displayed (history masks them too).
     secret_build_args: tuple[str, ...] = ()
+    #: Lines before the Dockerfile's first line (1 in a %%dockerbuild cell): step lines
+    #: above are cell lines when this is non-zero.
+    line_offset: int = 0
 
     @property
     def ok(self) -> bool:
@@ -598,6 +601,7 @@ class BuildState:
             exit_code=self.error.code if self.error is not None else None,
             failed_step=failed,
             secret_build_args=self.secret_args,
+            line_offset=self.line_offset,
         )
 
 

@@ -42,7 +42,8 @@ def render_summary(build: BuildState | BuildResult) -> str:
         if step is not None:
             where = f" at step {step.number}/{total}"
             if step.line:
-                where += f" (cell line {step.line})"
+                label = "cell line" if result.line_offset else "line"
+                where += f" ({label} {step.line})"
         lines.append(f"Failed after {result.elapsed:.1f}s{where}: {result.error}")
     for s in result.steps:
         mark = {"done": "✓", "cached": "✓", "failed": "✗", "cancelled": "■", "running": "▶"}

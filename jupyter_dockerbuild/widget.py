@@ -20,6 +20,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from .options import format_size
+
 if TYPE_CHECKING:  # pragma: no cover
     from .progress import BuildState, Step
 
@@ -27,7 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 #: the result object, so a 1M-line build cannot bloat the saved notebook.
 FINAL_LOG_LINES = 400
 
-_ANSI_RE = re.compile(r"\x1b\[([0-9;]*)m")
+# Every CSI sequence; only SGR ("m") ones carry colours, the rest (cursor moves,
+# line erases from progress bars) are dropped.
+_ANSI_RE = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
 _COLOURS = {
     30: "#000",
     31: "#c62828",
@@ -65,6 +69,8 @@ def ansi_to_html(text: str) -> str:
     for match in _ANSI_RE.finditer(text):
         out.append(html.escape(text[pos : match.start()]))
         pos = match.end()
+        if match.group(2) != "m":
+            continue
         codes = [int(c) for c in match.group(1).split(";") if c.isdigit()] or [0]
         style = ""
         for code in codes:
@@ -105,7 +111,8 @@ def _step_row(state: BuildState, step: Step, now: float) -> str:
     right = "CACHED" if step.cached else _fmt_secs(step.duration(now))
     where = ""
     if step.status == "failed" and step.line:
-        where = f'<span style="color:#c62828">cell line {step.line + state.line_offset}</span> '
+        label = "cell line" if state.line_offset else "line"
+        where = f'<span style="color:#c62828">{label} {step.line + state.line_offset}</span> '
     weight = "font-weight:600;" if step.status in ("running", "failed") else ""
     dim = "color:#999;" if step.status == "waiting" else ""
     instr = html.escape(step.instruction)
@@ -130,20 +137,37 @@ def _tail_html(lines: list[tuple[str, bool]]) -> str:
     )
 
 
+def _bar(pct: int, colour: str = "#64b5f6") -> str:
+    return (
+        '<span style="flex:1;background:#eee;height:.7em;margin-top:.3em">'
+        f'<span style="display:block;height:100%;width:{pct}%;background:{colour}"></span>'
+        "</span>"
+    )
+
+
 def _downloads_html(state: BuildState) -> str:
-    downloads = getattr(state, "downloads", None) or {}
+    """One bar per layer (the last few) and an aggregate bar over all of them."""
+    downloads = list((getattr(state, "downloads", None) or {}).items())
+    if not downloads:
+        return ""
     rows = []
-    for key, d in list(downloads.items())[-6:]:
-        total = getattr(d, "total", None) or 0
-        current = getattr(d, "current", None) or 0
+    current = sum(d.current for _, d in downloads)
+    total = sum(d.total for _, d in downloads)
+    if len(downloads) > 1 or total:
         pct = min(100, int(100 * current / total)) if total else 0
+        label = f"{len(downloads)} download{'s' if len(downloads) > 1 else ''}"
+        amount = f"{format_size(current)} / {format_size(total)}" if total else ""
         rows.append(
-            f'<div style="display:flex;gap:.6em;margin-left:3.4em">'
+            f'<div class="jdb-downloads" style="display:flex;gap:.6em;margin-left:3.4em">'
+            f'<span style="width:9em">{label}</span><span style="width:12em">{amount}</span>'
+            f"{_bar(pct, '#1976d2')}</div>"
+        )
+    for key, d in downloads[-6:]:
+        pct = min(100, int(100 * d.current / d.total)) if d.total else 0
+        rows.append(
+            f'<div style="display:flex;gap:.6em;margin-left:3.4em;color:#666">'
             f'<span style="width:9em">{html.escape(str(key))[:12]}</span>'
-            f'<span style="width:9em">{html.escape(str(getattr(d, "status", "")))}</span>'
-            f'<span style="flex:1;background:#eee;height:.7em;margin-top:.3em">'
-            f'<span style="display:block;height:100%;width:{pct}%;background:#64b5f6"></span>'
-            f"</span></div>"
+            f'<span style="width:12em">{html.escape(d.status)}</span>{_bar(pct)}</div>'
         )
     return "".join(rows)
 
