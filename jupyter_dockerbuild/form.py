@@ -54,8 +54,8 @@ HISTORY_WARNING = (
     "log. <b>secret</b> keeps a value out of this notebook, the commands and the progress "
     "view, not out of the image."
 )
-SECRET_SET = "●●●●●● hidden (kept in the kernel only): type to replace"
-SECRET_EMPTY = "secret value: hidden once you press Enter or leave the field"
+SECRET_SET = "●●●●●● hidden, kept in the kernel"
+SECRET_EMPTY = "secret: hidden once entered"
 
 # render_html's running header tells people to interrupt the kernel; here the Cancel
 # button does that job (and an interrupt would not reach a background thread).
@@ -81,6 +81,15 @@ _CSS = """
   border-left: 3px solid #ffb300; padding: 3px 8px; margin: 4px 0; line-height: 1.35; }
 .jdb-form .jdb-invalid input, .jdb-form .jdb-invalid.jupyter-widget-tagsinput {
   border-color: #c62828 !important; background: #fff6f6; }
+.jdb-form .jdb-chips > .widget-text { display: none !important; }
+.jdb-form .widget-html-content { line-height: 1.35; }
+.jdb-form .jdb-field-hint .jdb-ok, .jdb-form .jdb-field-hint .jdb-hint,
+.jdb-form .jdb-arg-row .jdb-hint { white-space: nowrap; }
+.jdb-form .jdb-arg-name input:disabled { background: transparent; border-color: transparent;
+  color: var(--jp-ui-font-color1, #222); font-family: var(--jp-code-font-family, monospace);
+  font-weight: 600; opacity: 1; }
+.jdb-form .jdb-title .fa { color: #1d63ed; }
+.jdb-form .jdb-chips { margin-left: 4px; }
 .jdb-form .jdb-col-head { color: var(--jp-ui-font-color2, #777); font-size: 11px; }
 .jdb-form textarea.jdb-cli { width: 100%; box-sizing: border-box; resize: vertical;
   font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.4;
@@ -160,6 +169,16 @@ def _fmt_cpus(period: int, quota: int) -> str:
 
 def _hint(text: str, kind: str = "hint") -> str:
     return f'<span class="jdb-{kind}">{text}</span>'
+
+
+def _cli_box(label: str, css: str, text: str) -> str:
+    """A read-only text area (select and copy), tall enough for ``text``."""
+    rows = min(6, len(text) // 110 + 1)
+    return (
+        f'<div class="jdb-cli-label">{html.escape(label)}</div>'
+        f'<textarea class="jdb-cli {css}" readonly rows="{rows}" spellcheck="false">'
+        f"{html.escape(text)}</textarea>"
+    )
 
 
 # -- one build arg --------------------------------------------------------------------
@@ -254,9 +273,7 @@ class BuildArgRow:
             self._secret_value = value
             if value is not None:
                 self.secret_input.placeholder = (
-                    f"●●●●●● from ${name} in the kernel's environment (hidden)"
-                    if from_env
-                    else SECRET_SET
+                    f"●●●●●● from ${name} (environment)" if from_env else SECRET_SET
                 )
             elif from_env:
                 self.secret_input.placeholder = f"${name} is not set: the default applies"
@@ -361,6 +378,8 @@ class _FormProgress:
         from .widget import render_html
 
         with self._lock:
+            if not final and self._stop.is_set():
+                return  # a heartbeat that woke as the build ended: keep the final view
             total = state.total_steps or len(state.steps) or 1
             done = sum(1 for s in state.steps if s.status in ("done", "cached"))
             try:
@@ -400,6 +419,7 @@ class _FormProgress:
         """Draw the final state (steps, result, collapsible log)."""
         self._stop.set()
         self._draw(state, final=True)
+        self.bar.layout.display = "none"  # the final view draws its own bar
 
 
 # -- the form ---------------------------------------------------------------------------
@@ -479,33 +499,60 @@ class BuildForm:
     # -- building the widgets -------------------------------------------------------------
 
     def _text(
-        self, name: str, value: Any, placeholder: str, *, width: str = "250px"
+        self, name: str, value: Any, placeholder: str, *, width: str = "196px"
     ) -> widgets.Text:
         box = widgets.Text(
             value="" if value is None else str(value),
             description=name,
             placeholder=placeholder,
-            style={"description_width": "96px"},
-            layout=widgets.Layout(width=width),
+            style={"description_width": "100px"},
+            layout=widgets.Layout(width=width, min_width=width),
         )
         box.add_class(f"jdb-field-{name.replace(' ', '-')}")
         box.observe(self._changed, names="value")
         return box
 
-    def _tags(self, values: Any, placeholder: str, css: str) -> widgets.TagsInput:
+    def _list_field(
+        self, values: Any, placeholder: str, css: str, *, width: str
+    ) -> tuple[widgets.Text, widgets.TagsInput]:
+        """A text box checked as it is typed, whose Enter adds a removable chip.
+
+        The chips are a ``TagsInput``; its own input is hidden (CSS) because in
+        Chromium it commits on blur only, not on Enter: the text box does both.
+        """
         if isinstance(values, str):
             values = [values]
         elif isinstance(values, Mapping):
             values = [f"{k}={v}" for k, v in values.items()]
-        tags = widgets.TagsInput(
+        chips = widgets.TagsInput(
             value=[str(v) for v in (values or [])],
             allow_duplicates=False,
-            placeholder=placeholder,
-            layout=widgets.Layout(width="100%"),
+            layout=widgets.Layout(flex="1", min_height="30px"),
         )
-        tags.add_class(css)
-        tags.observe(self._changed, names="value")
-        return tags
+        chips.add_class(css)
+        chips.add_class("jdb-chips")
+        chips.observe(self._changed, names="value")
+        text = widgets.Text(
+            placeholder=placeholder,
+            continuous_update=True,
+            layout=widgets.Layout(width=width, min_width=width),
+        )
+        text.add_class(f"{css}-input")
+        text.observe(self._changed, names="value")
+
+        def on_msg(_widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+            if content.get("event") == "submit":  # Enter in the text box
+                self._commit(text, chips)
+
+        text.on_msg(on_msg)
+        return text, chips
+
+    def _commit(self, text: widgets.Text, chips: widgets.TagsInput) -> None:
+        """Move what was typed into a chip (invalid ones too: they are flagged)."""
+        value = text.value.strip()
+        if value and value not in chips.value:
+            chips.value = [*chips.value, value]
+        text.value = ""
 
     def _check(self, description: str, value: bool, tooltip: str) -> widgets.Checkbox:
         box = widgets.Checkbox(
@@ -546,7 +593,8 @@ class BuildForm:
         if base:
             sub += f" · FROM {html.escape(base)}"
         self._title = widgets.HTML(
-            f'<span class="jdb-title">🐳 docker build</span> <span class="jdb-sub">{sub}</span>'
+            f'<span class="jdb-title"><i class="fa fa-cube"></i> docker build</span> '
+            f'<span class="jdb-sub">{sub}</span>'
         )
         self.daemon_label = widgets.HTML(_hint("daemon: not asked yet"))
         header = widgets.HBox(
@@ -556,7 +604,9 @@ class BuildForm:
 
         # Tags
         tags = initial.get("tags", initial.get("tag"))
-        self.tags = self._tags(tags, "name:tag, then Enter", "jdb-tags")
+        self.tag_input, self.tags = self._list_field(
+            tags, "name:tag, then Enter", "jdb-tags", width="260px"
+        )
         self.tags_hint = widgets.HTML()
 
         # Build args: the Dockerfile's ARGs first, then the rest given, then added rows.
@@ -579,7 +629,7 @@ class BuildForm:
         self.add_arg_button.add_class("jdb-add-arg")
         self.add_arg_button.on_click(lambda _b: self.add_build_arg())
         self.args_hint = widgets.HTML()
-        columns = widgets.HTML(
+        self._columns = widgets.HTML(
             '<div class="jdb-col-head" style="display:flex;gap:4px">'
             '<span style="width:194px">NAME</span><span style="width:304px">VALUE</span>'
             "</div>"
@@ -600,7 +650,7 @@ class BuildForm:
             except OptionsError:
                 pass
         self.memory = self._text("memory", initial.get("memory"), "e.g. 512m, 2g")
-        self.memory_swap = self._text("memory-swap", initial.get("memory_swap"), "e.g. 1g or -1")
+        self.memory_swap = self._text("memory-swap", initial.get("memory_swap"), "1g, or -1")
         self.shm_size = self._text("shm-size", initial.get("shm_size"), "default 64m")
         self.cpus = self._text("cpus", cpus, "e.g. 1.5")
         self.cpu_period = self._text("cpu-period", period, "µs, e.g. 100000")
@@ -608,27 +658,25 @@ class BuildForm:
         self.cpu_shares = self._text("cpu-shares", initial.get("cpu_shares"), "default 1024")
         self.cpuset_cpus = self._text("cpuset-cpus", initial.get("cpuset_cpus"), "e.g. 0-1")
         self._field_hints: dict[str, widgets.HTML] = {}
-        rows = []
-        for name in (
-            "memory",
-            "memory_swap",
-            "shm_size",
-            "cpus",
-            "cpu_period",
-            "cpu_quota",
-            "cpu_shares",
-            "cpuset_cpus",
-        ):
-            hint = widgets.HTML(layout=widgets.Layout(margin="0 0 0 6px"))
-            self._field_hints[name] = hint
-            rows.append(
-                widgets.HBox(
-                    [getattr(self, name), hint], layout=widgets.Layout(align_items="center")
+
+        def column(*names: str) -> widgets.VBox:
+            rows = []
+            for name in names:
+                hint = widgets.HTML(layout=widgets.Layout(margin="0 0 0 6px", flex="1"))
+                hint.add_class("jdb-field-hint")
+                self._field_hints[name] = hint
+                rows.append(
+                    widgets.HBox(
+                        [getattr(self, name), hint], layout=widgets.Layout(align_items="center")
+                    )
                 )
-            )
-        resources = widgets.VBox(
-            [self._heading("Resource limits (RUN steps)"), *rows],
-            layout=widgets.Layout(width="50%", padding="0 12px 0 0"),
+            return widgets.VBox(rows, layout=widgets.Layout(width="50%"))
+
+        resources = widgets.HBox(
+            [
+                column("memory", "memory_swap", "shm_size"),
+                column("cpus", "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus"),
+            ]
         )
 
         # Options
@@ -662,32 +710,44 @@ class BuildForm:
             ensure_option=False,
             description="network",
             placeholder="default",
-            style={"description_width": "96px"},
-            layout=widgets.Layout(width="280px"),
+            style={"description_width": "100px"},
+            layout=widgets.Layout(width="260px"),
         )
         self.network.observe(self._changed, names="value")
-        self.target = self._text("target", initial.get("target"), "last stage", width="280px")
-        self.extra_hosts = self._tags(
-            initial.get("extra_hosts"), "host:ip, then Enter", "jdb-hosts"
+        self.target = self._text("target", initial.get("target"), "last stage", width="260px")
+        self.extra_hosts_input, self.extra_hosts = self._list_field(
+            initial.get("extra_hosts"), "host:ip ⏎", "jdb-hosts", width="150px"
         )
-        self.labels = self._tags(initial.get("labels"), "key=value, then Enter", "jdb-labels")
-        self.cache_from = self._tags(initial.get("cache_from"), "image, then Enter", "jdb-cache")
+        self.labels_input, self.labels = self._list_field(
+            initial.get("labels"), "key=value ⏎", "jdb-labels", width="150px"
+        )
+        self.cache_from_input, self.cache_from = self._list_field(
+            initial.get("cache_from"), "image ⏎", "jdb-cache", width="150px"
+        )
         checks = widgets.HBox(
-            [self.no_cache, self.pull, self.rm, self.force_rm, self.quiet, self.squash],
-            layout=widgets.Layout(flex_flow="row wrap"),
-        )
-        options = widgets.VBox(
             [
-                self._heading("Options"),
-                checks,
+                self.no_cache,
+                self.pull,
+                self.rm,
+                self.force_rm,
+                self.quiet,
+                self.squash,
                 self.squash_hint,
-                self.network,
-                self.target,
-                self._labelled("add-host", self.extra_hosts),
-                self._labelled("label", self.labels),
-                self._labelled("cache-from", self.cache_from),
             ],
-            layout=widgets.Layout(width="50%", padding="0 0 0 12px"),
+            layout=widgets.Layout(align_items="center"),
+        )
+        options = widgets.HBox(
+            [
+                widgets.VBox([self.network, self.target], layout=widgets.Layout(width="40%")),
+                widgets.VBox(
+                    [
+                        self._labelled("add-host", self.extra_hosts_input, self.extra_hosts),
+                        self._labelled("label", self.labels_input, self.labels),
+                        self._labelled("cache-from", self.cache_from_input, self.cache_from),
+                    ],
+                    layout=widgets.Layout(width="60%"),
+                ),
+            ]
         )
 
         # Equivalent commands, Build / Cancel, status, progress
@@ -727,14 +787,18 @@ class BuildForm:
                 self._tag_css,
                 header,
                 self._heading("Tags"),
-                self.tags,
+                widgets.HBox([self.tag_input, self.tags]),
                 self.tags_hint,
                 self._heading("Build args"),
-                columns,
+                self._columns,
                 self._rows_box,
                 widgets.HBox([self.add_arg_button, self.args_hint]),
                 warning,
-                widgets.HBox([resources, options]),
+                self._heading("Resource limits (of the RUN steps)"),
+                resources,
+                self._heading("Options"),
+                checks,
+                options,
                 self._heading("Equivalent command"),
                 self.commands,
                 actions,
@@ -750,13 +814,13 @@ class BuildForm:
         return widgets.HTML(f'<div class="jdb-h">{html.escape(text)}</div>')
 
     @staticmethod
-    def _labelled(label: str, widget: widgets.Widget) -> widgets.HBox:
+    def _labelled(label: str, *items: widgets.Widget) -> widgets.HBox:
         head = widgets.HTML(
-            f'<span style="display:inline-block;width:92px;text-align:right;'
-            f'padding-right:4px">{html.escape(label)}</span>',
-            layout=widgets.Layout(width="100px", min_width="100px"),
+            f'<span style="display:inline-block;width:80px;text-align:right;'
+            f'padding-right:6px">{html.escape(label)}</span>',
+            layout=widgets.Layout(width="88px", min_width="88px"),
         )
-        return widgets.HBox([head, widget], layout=widgets.Layout(align_items="center"))
+        return widgets.HBox([head, *items], layout=widgets.Layout(align_items="center"))
 
     def _initial_build_args(
         self, initial: dict[str, Any]
@@ -834,7 +898,11 @@ class BuildForm:
         return None
 
     def values(self) -> dict[str, Any]:
-        """The fields as keyword arguments of ``BuildOptions.from_user`` (no checks)."""
+        """The fields as keyword arguments of ``BuildOptions.from_user``.
+
+        Only the rows are checked here (a value without a name, a name twice, both an
+        :class:`OptionsError`); ``from_user`` checks the rest.
+        """
         args: dict[str, str | None] = {}
         secret: set[str] = set()
         for row in self.arg_rows:
@@ -852,12 +920,12 @@ class BuildForm:
                 secret.add(name)
         network = self.network.value.strip()
         values: dict[str, Any] = {
-            "tags": list(self.tags.value),
+            "tags": self._list_value(self.tag_input, self.tags),
             "build_args": args,
             "secret_args": secret,
-            "labels": list(self.labels.value),
-            "extra_hosts": list(self.extra_hosts.value),
-            "cache_from": list(self.cache_from.value),
+            "labels": self._list_value(self.labels_input, self.labels),
+            "extra_hosts": self._list_value(self.extra_hosts_input, self.extra_hosts),
+            "cache_from": self._list_value(self.cache_from_input, self.cache_from),
             "memory": self.memory.value.strip() or None,
             "memory_swap": self.memory_swap.value.strip() or None,
             "shm_size": self.shm_size.value.strip() or None,
@@ -876,6 +944,12 @@ class BuildForm:
         }
         values.update(self._passthrough)
         return values
+
+    @staticmethod
+    def _list_value(text: widgets.Text, chips: widgets.TagsInput) -> list[str]:
+        # What is typed but not yet added counts too: what you see is what is sent.
+        pending = text.value.strip()
+        return [*chips.value, pending] if pending and pending not in chips.value else [*chips.value]
 
     @property
     def options(self) -> BuildOptions:
@@ -974,7 +1048,7 @@ class BuildForm:
         if not text:
             return {
                 "memory": _hint("no limit"),
-                "memory_swap": _hint("unset: as much swap as memory"),
+                "memory_swap": _hint("unset: swap = memory"),
                 "shm_size": _hint("default 64MiB"),
             }[name], True
         try:
@@ -982,9 +1056,9 @@ class BuildForm:
         except OptionsError as exc:
             return _hint("✗ " + html.escape(str(exc)), "err"), False
         if size == -1:
-            return _hint("→ sends <code>-1</code>: unlimited swap", "ok"), True
+            return _hint("= <code>-1</code>: unlimited swap", "ok"), True
         assert size is not None
-        return _hint(f"→ sends <code>{size:,}</code> bytes ({format_size(size)})", "ok"), True
+        return _hint(f"= <code>{size:,}</code> B ({format_size(size)})", "ok"), True
 
     def _field_hints_update(self, reason: str | None) -> None:
         hints = self._field_hints
@@ -1004,7 +1078,7 @@ class BuildForm:
                     f"✗ {format_size(mem)} is below Docker's minimum of 6MiB", "err"
                 )
         ncpu = info.get("NCPU")
-        host_cpus = f" (the daemon's host has {ncpu})" if ncpu else ""
+        host_cpus = f" (the host has {ncpu})" if ncpu else ""
         text = self.cpus.value.strip()
         if not text:
             hints["cpus"].value = _hint("no limit" + host_cpus)
@@ -1012,7 +1086,7 @@ class BuildForm:
             try:
                 period, quota = cpus_to_cfs(text)
                 hints["cpus"].value = _hint(
-                    f"→ <code>--cpu-period {period} --cpu-quota {quota}</code>", "ok"
+                    f"= <code>{quota}</code> µs per <code>{period}</code> µs", "ok"
                 )
             except OptionsError as exc:
                 hints["cpus"].value = _hint("✗ " + html.escape(str(exc)), "err")
@@ -1020,7 +1094,7 @@ class BuildForm:
         hints["cpu_quota"].value = _hint("CPU time per period")
         hints["cpu_shares"].value = _hint("relative weight")
         hints["cpuset_cpus"].value = _hint(
-            f"CPUs 0-{int(ncpu) - 1} on the daemon's host" if ncpu else "which CPUs"
+            f"the host has CPUs 0-{int(ncpu) - 1}" if ncpu else "which CPUs"
         )
         # Flag the field the error names (every OptionsError starts with its flag).
         culprit = None
@@ -1041,75 +1115,96 @@ class BuildForm:
                 culprit = "cpus"
         for name in hints:
             box = getattr(self, name)
-            if name == culprit:
-                box.add_class("jdb-invalid")
-                if not hints[name].value.startswith('<span class="jdb-err">'):
-                    hints[name].value = _hint("✗ " + html.escape(reason or ""), "err")
-            else:
-                box.remove_class("jdb-invalid")
-        for widget, flag in (
-            (self.extra_hosts, FLAGS["extra_hosts"]),
-            (self.labels, FLAGS["labels"]),
-            (self.cache_from, FLAGS["cache_from"]),
-            (self.target, FLAGS["target"]),
-            (self.network, FLAGS["network"]),
+            self._set_class(box, "jdb-invalid", name == culprit)
+            if name == culprit and not hints[name].value.startswith('<span class="jdb-err">'):
+                hints[name].value = _hint("✗ " + html.escape(reason or ""), "err")
+        for items, flag in (
+            ((self.extra_hosts_input, self.extra_hosts), FLAGS["extra_hosts"]),
+            ((self.labels_input, self.labels), FLAGS["labels"]),
+            ((self.cache_from_input, self.cache_from), FLAGS["cache_from"]),
+            ((self.target,), FLAGS["target"]),
+            ((self.network,), FLAGS["network"]),
         ):
-            if reason is not None and reason.startswith(flag):
-                widget.add_class("jdb-invalid")
-            else:
-                widget.remove_class("jdb-invalid")
+            for widget in items:
+                self._set_class(widget, "jdb-invalid", bool(reason and reason.startswith(flag)))
 
     def _tags_update(self) -> None:
-        bad = []
+        """Flag each invalid tag (its chip turns red) and check the one being typed."""
+        lines = []
         rules = []
         for i, tag in enumerate(self.tags.value, start=1):
             try:
                 validate_tag(tag)
             except OptionsError as exc:
-                bad.append(str(exc).removeprefix("-t/--tag: "))
+                lines.append(_hint("✗ " + html.escape(str(exc).removeprefix("-t/--tag: ")), "err"))
                 rules.append(
                     f".{self._uid} .jdb-tags > .jupyter-widget-tag:nth-child({i})"
                     "{background:#c62828 !important;color:#fff !important;"
                     "text-decoration:underline wavy #ffcdd2}"
                 )
-        if bad:
-            self.tags.add_class("jdb-invalid")
-            self.tags_hint.value = "".join(
-                f'<div class="jdb-err" style="font-size:12px">✗ {html.escape(b)}</div>' for b in bad
-            )
+        self._set_class(self.tags, "jdb-invalid", bool(rules))
+        pending = self.tag_input.value.strip()
+        if pending:
+            try:
+                validate_tag(pending)
+            except OptionsError as exc:
+                lines.append(_hint("✗ " + html.escape(str(exc).removeprefix("-t/--tag: ")), "err"))
+                self._set_class(self.tag_input, "jdb-invalid", True)
+            else:
+                lines.append(
+                    _hint(
+                        f"✓ <code>{html.escape(pending)}</code> is a valid reference: Enter adds it"
+                    )
+                )
+                self._set_class(self.tag_input, "jdb-invalid", False)
         else:
-            self.tags.remove_class("jdb-invalid")
+            self._set_class(self.tag_input, "jdb-invalid", False)
+        if not lines:
             n = len(self.tags.value)
-            self.tags_hint.value = _hint(
-                f"{n} tag{'s' if n != 1 else ''}: each is checked as a Docker reference"
-                if n
-                else "no tag: the image gets only an id (type name:tag and press Enter)"
+            lines.append(
+                _hint(
+                    f"{n} tag{'s' if n != 1 else ''}, each checked as a Docker reference"
+                    if n
+                    else "no tag: the image gets only an id"
+                )
             )
+        self.tags_hint.value = "<br>".join(lines)
         self._tag_css.value = f"<style>{''.join(rules)}</style>" if rules else ""
+
+    @staticmethod
+    def _set_class(widget: widgets.DOMWidget, name: str, on: bool) -> None:
+        if on and name not in widget._dom_classes:
+            widget.add_class(name)
+        elif not on and name in widget._dom_classes:
+            widget.remove_class(name)
 
     def _args_update(self, reason: str | None) -> None:
         for row in self.arg_rows:
             name, value = row.get()
             note = ""
             if row.declared is not None:
-                note = f"ARG on line {row.declared.line + self.line_offset}"
+                where = "cell line" if self.line_offset else "line"
+                note = f"ARG on {where} {row.declared.line + self.line_offset}"
                 if value is None:
-                    note += " · default applies"
+                    note += " · default"
             elif name and self._declared:
                 note = "not declared in the Dockerfile (the daemon warns)"
-            if reason and reason.startswith("--build-arg") and name and name in reason:
-                row.name.add_class("jdb-invalid")
-                note = "✗ " + html.escape(reason.removeprefix("--build-arg: "))
+            bad = bool(reason and reason.startswith("--build-arg") and name and name in reason)
+            self._set_class(row.name, "jdb-invalid", bad)
+            if bad:
+                note = "✗ " + html.escape((reason or "").removeprefix("--build-arg: "))
                 row.note.value = _hint(note, "err")
             else:
-                row.name.remove_class("jdb-invalid")
                 row.note.value = _hint(html.escape(note))
         secrets = sum(1 for r in self.arg_rows if r.is_secret and r.get()[1] is not None)
-        self.args_hint.value = (
-            _hint(f"&nbsp; {secrets} secret value{'s' if secrets != 1 else ''} held in the kernel")
-            if secrets
-            else ""
-        )
+        if secrets:
+            held = f"{secrets} secret value{'s' if secrets != 1 else ''} held in the kernel"
+            self.args_hint.value = _hint(f"&nbsp; {held}")
+        elif not self.arg_rows:
+            self.args_hint.value = _hint("&nbsp; the Dockerfile declares no ARG")
+        else:
+            self.args_hint.value = ""
+        self._columns.layout.display = None if self.arg_rows else "none"
 
     def _refresh(self) -> None:
         """Revalidate everything and redraw hints, commands and button states."""
@@ -1131,14 +1226,9 @@ class BuildForm:
                     magic, cmd = self._magic_line(options), self._command(options)
                 else:
                     magic = cmd = f"# fix this first: {reason}"
-                self.commands.value = (
-                    '<div class="jdb-cli-label">notebook cell (first line)</div>'
-                    f'<textarea class="jdb-cli jdb-cli-magic" readonly rows="2" '
-                    f'spellcheck="false">{html.escape(magic)}</textarea>'
-                    '<div class="jdb-cli-label">terminal (Dockerfile on stdin)</div>'
-                    f'<textarea class="jdb-cli jdb-cli-docker" readonly rows="2" '
-                    f'spellcheck="false">{html.escape(cmd)}</textarea>'
-                )
+                self.commands.value = _cli_box(
+                    "notebook cell (first line)", "jdb-cli-magic", magic
+                ) + _cli_box("terminal (Dockerfile on stdin)", "jdb-cli-docker", cmd)
                 self._buttons_update(reason)
             finally:
                 self._refreshing = False
@@ -1151,10 +1241,7 @@ class BuildForm:
             self.squash_hint.value = (
                 ""
                 if experimental
-                else _hint(
-                    "squash is off: it needs a daemon started with <code>--experimental</code>"
-                    " and this one is not"
-                )
+                else _hint("needs an <code>--experimental</code> daemon; this one is not")
             )
         elif self._info_error is not None:
             self.squash.disabled = False
@@ -1184,10 +1271,11 @@ class BuildForm:
         elif self.result is not None:
             r = self.result
             if r.ok:
-                tags = " ".join(f"<code>{html.escape(t)}</code>" for t in r.tags)
+                n = len(r.tags)
+                tags = f", {n} tag{'s' if n != 1 else ''}" if n else ""
                 self.status.value = (
                     f'<span class="jdb-status jdb-ok">✓ built <code>{r.short_id}</code> '
-                    f"in {r.elapsed:.1f}s {tags}</span>"
+                    f"in {r.elapsed:.1f}s{tags}</span>"
                 )
             elif r.status == "cancelled":
                 self.status.value = (

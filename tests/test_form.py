@@ -105,7 +105,7 @@ def test_declared_args_offered_first_with_defaults_and_not_sent_when_empty():
     assert row(f, "PYVER").name.disabled and not row(f, "EXTRA").name.disabled
     # Empty declared rows are not sent: the Dockerfile's default applies.
     assert json.loads(query(f)["buildargs"]) == {"PYVER": "3.11", "EXTRA": "x"}
-    assert "default applies" in row(f, "A").note.value
+    assert "· default" in row(f, "A").note.value
     assert "line 4" in row(f, "B").note.value
 
 
@@ -187,10 +187,42 @@ def test_tags_validated_and_each_invalid_one_flagged_with_the_reason():
     assert "-t ok:1 -t myenv:1" in f.commands.value
 
 
+def press_enter(text):
+    """What the browser sends when Enter is pressed in a Text widget."""
+    text._handle_custom_msg({"event": "submit"}, [])
+
+
+def test_tag_checked_as_typed_and_added_on_enter():
+    f = form(tags=["ok:1"])
+    f.tag_input.value = "My"
+    assert "✗" in f.tags_hint.value and "lowercase" in f.tags_hint.value
+    assert "jdb-invalid" in f.tag_input._dom_classes and f.build_button.disabled
+    f.tag_input.value = "my-env:2"
+    assert "✓" in f.tags_hint.value and "Enter adds it" in f.tags_hint.value
+    # What is typed counts before Enter: the commands and the query show it.
+    assert "-t ok:1 -t my-env:2" in f.magic_line and not f.build_button.disabled
+    press_enter(f.tag_input)
+    assert list(f.tags.value) == ["ok:1", "my-env:2"] and f.tag_input.value == ""
+    press_enter(f.tag_input)  # nothing typed: nothing added
+    f.tag_input.value = "ok:1"
+    press_enter(f.tag_input)  # a duplicate is not added twice
+    assert list(f.tags.value) == ["ok:1", "my-env:2"]
+    f.labels_input.value = "team=ml"
+    press_enter(f.labels_input)
+    f.extra_hosts_input.value = "db:not-an-ip"
+    assert f.invalid_reason.startswith("--add-host: 'db:not-an-ip'")
+    assert "jdb-invalid" in f.extra_hosts_input._dom_classes
+    press_enter(f.extra_hosts_input)
+    assert list(f.extra_hosts.value) == ["db:not-an-ip"]
+    assert "jdb-invalid" in f.extra_hosts._dom_classes
+    f.extra_hosts.value = []
+    assert f.invalid_reason is None and query(f)["labels"] == '{"team": "ml"}'
+
+
 def test_sizes_show_bytes_and_check_memory_swap_and_minimum():
     f = form()
     f.memory.value = "512m"
-    assert "536,870,912" in f._field_hints["memory"].value
+    assert "536,870,912</code> B (512MiB)" in f._field_hints["memory"].value
     assert query(f)["memory"] == "536870912"
     f.shm_size.value = "1.5g"
     assert "1,610,612,736" in f._field_hints["shm_size"].value
@@ -219,7 +251,7 @@ def test_cpus_fill_period_and_quota_both_ways():
     f = form()
     f.cpus.value = "1.5"
     assert (f.cpu_period.value, f.cpu_quota.value) == ("100000", "150000")
-    assert "--cpu-period 100000 --cpu-quota 150000" in f._field_hints["cpus"].value
+    assert "<code>150000</code> µs per <code>100000</code> µs" in f._field_hints["cpus"].value
     q = query(f)
     assert (q["cpuperiod"], q["cpuquota"]) == ("100000", "150000")
     f.cpu_quota.value = "50000"
