@@ -17,14 +17,18 @@ __all__ = [
     "BASE_IMAGE",
     "BuildCancelled",
     "BuildError",
+    "BuildForm",
     "BuildOptions",
     "BuildResult",
     "DockerBuildError",
     "DockerClient",
     "__version__",
     "build",
+    "compare",
     "ensure_base_image",
+    "history",
     "load_ipython_extension",
+    "prune",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +41,10 @@ _LAZY = {
     "BuildResult": "progress",
     "DockerClient": "client",
     "BuildError": "errors",
+    "BuildForm": "form",
+    "history": "images",
+    "compare": "images",
+    "prune": "images",
     "BuildCancelled": "errors",
     "DockerBuildError": "errors",
 }

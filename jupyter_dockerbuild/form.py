@@ -57,9 +57,6 @@ HISTORY_WARNING = (
 SECRET_SET = "●●●●●● hidden, kept in the kernel"
 SECRET_EMPTY = "secret: hidden once entered"
 
-# render_html's running header tells people to interrupt the kernel; here the Cancel
-# button does that job (and an interrupt would not reach a background thread).
-_INTERRUPT_HINT_RE = re.compile(r"<span[^>]*>■ interrupt the kernel to cancel</span>")
 _FORM_IDS = itertools.count(1)
 
 _CSS = """
@@ -383,7 +380,11 @@ class _FormProgress:
             total = state.total_steps or len(state.steps) or 1
             done = sum(1 for s in state.steps if s.status in ("done", "cached"))
             try:
-                value = render_html(state, tail_lines=self.tail_lines, final=final)
+                # No "interrupt the kernel" hint: the Cancel button does that job here
+                # (and an interrupt would not reach a background thread).
+                value = render_html(
+                    state, tail_lines=self.tail_lines, final=final, cancel_hint=None
+                )
             except RuntimeError:  # a deque mutated under the heartbeat: next tick redraws
                 return
             with self.bar.hold_sync():
@@ -394,7 +395,7 @@ class _FormProgress:
                     "failed": "danger",
                     "cancelled": "warning",
                 }.get(state.status, "info")
-            self.html.value = _INTERRUPT_HINT_RE.sub("", value)
+            self.html.value = value
             self._last = time.monotonic()
 
     def _heartbeat(self) -> None:
@@ -1361,12 +1362,13 @@ class BuildForm:
         Raises :class:`OptionsError` (the reason Build is disabled) when a field is
         invalid, and :class:`RuntimeError` if this form is already building.
         """
-        from .options import registry_config_from_docker_config
+        from .auth import apply_docker_config
 
         with self._lock:
             if self.running:
                 raise RuntimeError("this form is already building; Cancel it or wait()")
-            options = self.options.replace(registry_config=registry_config_from_docker_config())
+            # Credentials and proxies from the docker config, like the magic sends them.
+            options = apply_docker_config(self.options, host=self.host)
             self._cancel = threading.Event()
             self._response = None
             self.error = None

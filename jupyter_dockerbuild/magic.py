@@ -225,7 +225,7 @@ class DockerBuildMagics(Magics):
         default=None,
         metavar="NAME",
         help="Store the build result (image id, tags, steps, log) in this variable, "
-        "also when the build fails.",
+        "also when the build fails; with --form, the form (its .result is the last build).",
     )
     @argument(
         "-H",
@@ -313,7 +313,7 @@ class DockerBuildMagics(Magics):
             # The form validates as it goes: invalid flags pre-fill it, flagged.
             from .form import BuildForm
 
-            return BuildForm(
+            form = BuildForm(
                 cell,
                 host=args.docker_host or self.host,
                 context_dir=args.context,
@@ -323,6 +323,10 @@ class DockerBuildMagics(Magics):
                 refresh_rate=self.refresh_rate,
                 **values,
             )
+            if args.out:
+                # The form's .result is the last build's result; keep the form itself.
+                self.shell.user_ns[args.out] = form
+            return form
         options = BuildOptions.from_user(**values)
         # Credentials and proxies from the docker config, for the daemon we build on.
         options = apply_docker_config(options, host=args.docker_host or self.host)

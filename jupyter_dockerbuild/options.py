@@ -116,6 +116,16 @@ def format_size(num: int) -> str:
     return f"{num}B"
 
 
+def format_size_flag(num: int) -> str:
+    """Write a byte count the way one types it on the command line (``64m``, ``2g``)."""
+    if num <= 0:
+        return str(num)
+    for suffix, scale in (("g", 1024**3), ("m", 1024**2), ("k", 1024)):
+        if num % scale == 0:
+            return f"{num // scale}{suffix}"
+    return str(num)
+
+
 def _parse_int(value: Any, flag: str) -> int | None:
     if value is None or value == "":
         return None
@@ -518,7 +528,7 @@ class BuildOptions:
         for name in ("memory", "memory_swap", "shm_size"):
             value = getattr(self, name)
             if value is not None:
-                add("--" + name.replace("_", "-"), value)
+                add("--" + name.replace("_", "-"), format_size_flag(value))
         for name in (
             "cpu_shares",
             "cpu_period",

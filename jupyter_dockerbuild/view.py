@@ -39,7 +39,8 @@ def render_summary(build: BuildState | BuildResult) -> str:
     else:
         step = result.failed_step
         where = ""
-        if step is not None:
+        # Errors explained by the builder already start with "step k/N (cell line L)".
+        if step is not None and not (result.error or "").startswith("step "):
             where = f" at step {step.number}/{total}"
             if step.line:
                 label = "cell line" if result.line_offset else "line"

@@ -172,7 +172,7 @@ def _downloads_html(state: BuildState) -> str:
     return "".join(rows)
 
 
-def _header_html(state: BuildState, now: float) -> str:
+def _header_html(state: BuildState, now: float, cancel_hint: str | None) -> str:
     total = state.total_steps or len(state.steps)
     done = sum(1 for s in state.steps if s.status in ("done", "cached"))
     tags = " ".join(f'<code style="padding:0 .3em">{html.escape(t)}</code>' for t in state.tags)
@@ -181,7 +181,11 @@ def _header_html(state: BuildState, now: float) -> str:
     if status in ("pending", "running"):
         title = f"Building {elapsed} ({done}/{total})" if total else f"Building {elapsed}"
         colour = "#1976d2"
-        hint = '<span style="color:#999;font-weight:normal">■ interrupt the kernel to cancel</span>'
+        hint = (
+            f'<span style="color:#999;font-weight:normal">{html.escape(cancel_hint)}</span>'
+            if cancel_hint
+            else ""
+        )
     elif status == "succeeded":
         image = html.escape((state.image_id or "")[:19])
         title = f"Built {image} in {elapsed}"
@@ -209,15 +213,25 @@ def _header_html(state: BuildState, now: float) -> str:
     )
 
 
-def render_html(state: BuildState, *, tail_lines: int = 6, final: bool = False) -> str:
-    """Render the state as one HTML fragment (live or final form)."""
+def render_html(
+    state: BuildState,
+    *,
+    tail_lines: int = 6,
+    final: bool = False,
+    cancel_hint: str | None = "■ interrupt the kernel to cancel",
+) -> str:
+    """Render the state as one HTML fragment (live or final form).
+
+    ``cancel_hint`` is shown while the build runs (None: nothing, e.g. where a Cancel
+    button does the job).
+    """
     now = time.monotonic()
     # mathjax_ignore/tex2jax_ignore: JupyterLab typesets "$...$" in HTML outputs as
     # LaTeX, which would mangle shell lines like "RUN echo $(seq 1 3) $i".
     parts = [
         f'<div class="jdb-build mathjax_ignore tex2jax_ignore" style="{_MONO}line-height:1.45">'
     ]
-    parts.append(_header_html(state, now))
+    parts.append(_header_html(state, now, cancel_hint))
     total = state.total_steps or len(state.steps)
     if final:
         done = sum(1 for s in state.steps if s.status in ("done", "cached"))
@@ -249,11 +263,41 @@ def render_html(state: BuildState, *, tail_lines: int = 6, final: bool = False) 
     return "".join(parts)
 
 
+#: What ``str.splitlines`` breaks lines at ("\r\n" counts once).
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
+def _count_lines(text: str) -> int:
+    """``len(text.splitlines())`` without building the list.
+
+    A 1M-line log as a list of str is ~70 MB and ~150 ms; this is one C scan.
+    """
+    if not text:
+        return 0
+    # ``in`` is a memchr per separator; count only the ones present (usually just "\n").
+    breaks = sum(text.count(b) for b in _LINE_BREAKS if b in text)
+    if "\r" in text:
+        breaks -= text.count("\r\n")
+    return breaks if text[-1] in _LINE_BREAKS else breaks + 1
+
+
+def _last_lines(text: str, n: int) -> list[str]:
+    """``text.splitlines()[-n:]``, splitting only the end of ``text``."""
+    start = len(text)
+    for _ in range(n + 1):
+        # After n + 1 newlines back, the window holds at least n whole lines, and it
+        # starts at a line boundary: its last n lines are the text's last n lines.
+        start = text.rfind("\n", 0, start)
+        if start < 0:
+            return text.splitlines()[-n:] if n > 0 else []
+    return text[start + 1 :].splitlines()[-n:] if n > 0 else []
+
+
 def _final_log_html(state: BuildState, *, open_: bool) -> str:
     log = state.log_text()
-    lines = log.splitlines()
-    shown = lines[-FINAL_LOG_LINES:]
-    hidden = len(lines) - len(shown)
+    total = _count_lines(log)
+    shown = _last_lines(log, FINAL_LOG_LINES)
+    hidden = total - len(shown)
     note = (
         f'<div style="color:#999">… {hidden:,} earlier lines: the whole log is in the result\'s '
         "<code>.log</code> (use <code>--out NAME</code>)</div>"
@@ -261,7 +305,7 @@ def _final_log_html(state: BuildState, *, open_: bool) -> str:
         else ""
     )
     cached = sum(1 for s in state.steps if s.cached)
-    summary = f"full log ({len(lines):,} lines) · {len(state.steps)} steps ({cached} cached)"
+    summary = f"full log ({total:,} lines) · {len(state.steps)} steps ({cached} cached)"
     return (
         f'<details class="jdb-log"{" open" if open_ else ""} style="margin-top:.3em">'
         f'<summary style="cursor:pointer;color:#666">{summary}</summary>{note}'

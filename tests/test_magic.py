@@ -152,3 +152,10 @@ def test_comment_only_cell_builds_the_context_dockerfile(ip, base_image, tmp_pat
     res = run(ip, f"%%dockerbuild --context {tmp_path} -t {tag_prefix}:ctx --out ctx\n# from DIR\n")
     assert res.success, res.error_in_exec
     assert [s.instruction for s in ip.user_ns["ctx"].steps][1] == "COPY hello.txt /"
+
+
+def test_form_with_out_keeps_the_form(ip, base_image):
+    res = run(ip, f"%%dockerbuild --form -t formout:1 --out myform\nFROM {base_image}\n")
+    assert res.success, res.error_in_exec
+    form = ip.user_ns["myform"]
+    assert type(form).__name__ == "BuildForm" and form.options.tags == ("formout:1",)

@@ -245,7 +245,9 @@ def test_cli_equivalent():
     )
     cli = opts.to_cli()
     assert cli.startswith("docker build -t x:1 --build-arg 'A=1 2' --build-arg SECRET")
-    assert "--memory 536870912" in cli and "--no-cache" in cli and cli.endswith(" -")
+    assert "--memory 512m" in cli and "--no-cache" in cli and cli.endswith(" -")
+    odd = BuildOptions.from_user(memory="1.5g", memory_swap="-1", shm_size=100_000_000)
+    assert "--memory 1536m --memory-swap -1 --shm-size 100000000" in odd.to_cli()
     assert "hunter2" not in cli
     assert opts.to_cli(magic=True).startswith("%%dockerbuild -t x:1")
 
