@@ -718,30 +718,33 @@ class ImageComparison:
             f"{self.shared_layers} shared layers, {self.shared_rows} shared steps>"
         )
 
-    def _row_lines(self, label: str, rows: Sequence[HistoryRow], biggest: int) -> list[str]:
-        out = []
+    def _row_lines(self, title: str, rows: Sequence[HistoryRow], biggest: int) -> list[str]:
+        if not rows:
+            return []
+        out = [f"{title}:"]
         for row in rows:
             step = "base" if row.step is None else str(row.step)
             out.append(
-                f"  {label:8} {step:>4}  {format_size(row.size):>8}  "
-                f"{_bar_text(row.size, biggest):16}  {_clip(row.instruction, 60)}"
+                f"  {step:>4}  {format_size(row.size):>8}  "
+                f"{_bar_text(row.size, biggest):16}  {_clip(row.instruction, 70)}"
             )
         return out
 
     def __str__(self) -> str:
         new, old = self.newer, self.older
+        # Full names, grouped: truncated per-row labels could not tell two tags of the
+        # same repository apart. The size difference is spelled out in the summary.
         lines = [
             f"{self.a.name} ({self.a.short_id}, {format_size(self.a.size)}) vs "
-            f"{self.b.name} ({self.b.short_id}, {format_size(self.b.size)}): "
-            f"{_signed_size(self.size_difference)}",
+            f"{self.b.name} ({self.b.short_id}, {format_size(self.b.size)})",
             self.summary(),
         ]
         if self.identical:
             return "\n".join(lines)
         biggest = max((r.size for r in (*self.a.rows, *self.b.rows)), default=0)
         lines += self._row_lines("shared", new.rows[: self.shared_rows], biggest)
-        lines += self._row_lines(_clip(new.name, 8), self.only_in(new), biggest)
-        lines += self._row_lines(_clip(old.name, 8), self.only_in(old), biggest)
+        lines += self._row_lines(f"only in {new.name} (rebuilt)", self.only_in(new), biggest)
+        lines += self._row_lines(f"only in {old.name}", self.only_in(old), biggest)
         return "\n".join(lines)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
