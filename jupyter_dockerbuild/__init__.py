@@ -29,6 +29,7 @@ __all__ = [
     "history",
     "load_ipython_extension",
     "prune",
+    "run_image",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +46,7 @@ _LAZY = {
     "history": "images",
     "compare": "images",
     "prune": "images",
+    "run_image": "run",
     "BuildCancelled": "errors",
     "DockerBuildError": "errors",
 }

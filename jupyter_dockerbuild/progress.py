@@ -281,6 +281,14 @@ class BuildResult:
 
         return history(self, **kwargs)
 
+    def run(self, *cmd: str, **kwargs: Any) -> Any:
+        """Run ``cmd`` (or the image's CMD) once in a new container; see ``run_image``."""
+        from .run import run_image
+
+        if not self.image_id:
+            raise ValueError("this build produced no image to run")
+        return run_image(self, *cmd, **kwargs)
+
     def compare(self, other: Any, **kwargs: Any) -> Any:
         """Which layers this image shares with ``other`` (a result or a tag)."""
         from .images import compare
