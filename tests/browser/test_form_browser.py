@@ -75,7 +75,7 @@ def test_form_build_then_cancel(
     build = form.locator(".jdb-build-button")
     # Pre-filled from the magic line; /info was asked (this daemon is not experimental).
     expect(form.locator(".jdb-cli-magic")).to_have_value(
-        f"%%dockerbuild -t {tag_prefix}:1 --label course=intro --memory 536870912 "
+        f"%%dockerbuild -t {tag_prefix}:1 --label course=intro --memory 512m "
         "--cpu-period 100000 --cpu-quota 150000 --network none",
         timeout=10_000,
     )
@@ -120,7 +120,7 @@ def test_form_build_then_cancel(
     magic = form.locator(".jdb-cli-magic")
     expect(magic).to_have_value(
         f"%%dockerbuild -t {tag_prefix}:1 -t {tag_prefix}:typed --build-arg "
-        "GREETING=from-the-browser --build-arg TOKEN --label course=intro --memory 536870912 "
+        "GREETING=from-the-browser --build-arg TOKEN --label course=intro --memory 512m "
         "--cpu-period 100000 --cpu-quota 150000 --network none"
     )
     assert SECRET not in form.inner_text()
