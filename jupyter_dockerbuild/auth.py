@@ -157,18 +157,24 @@ def _run_helper(name: str, action: str, stdin: str) -> str:
     return out
 
 
-def helper_get(name: str, server: str) -> dict[str, str]:
-    """Credentials for ``server`` from a helper; ``{}`` when it has none (not an error)."""
-    try:
-        out = _run_helper(name, "get", server)
-    except KeyError:
-        return {}
+def _helper_json(name: str, action: str, arg: str) -> dict[str, Any]:
+    """Run ``docker-credential-<name> <action>`` and decode its JSON object answer."""
+    out = _run_helper(name, action, arg)
     try:
         reply = json.loads(out)
     except ValueError:
-        raise HelperError(f"docker-credential-{name} get answered with non-JSON") from None
+        reply = None
     if not isinstance(reply, dict):
-        raise HelperError(f"docker-credential-{name} get answered with non-JSON")
+        raise HelperError(f"docker-credential-{name} {action} answered with non-JSON")
+    return reply
+
+
+def helper_get(name: str, server: str) -> dict[str, str]:
+    """Credentials for ``server`` from a helper; ``{}`` when it has none (not an error)."""
+    try:
+        reply = _helper_json(name, "get", server)
+    except KeyError:
+        return {}
     user, secret = str(reply.get("Username") or ""), str(reply.get("Secret") or "")
     # "<token>" is how helpers store an identity token instead of a password.
     if user == "<token>":
@@ -178,14 +184,7 @@ def helper_get(name: str, server: str) -> dict[str, str]:
 
 def helper_list(name: str) -> list[str]:
     """The servers a helper holds credentials for (``list``: server -> username)."""
-    out = _run_helper(name, "list", "unused")
-    try:
-        listing = json.loads(out)
-    except ValueError:
-        raise HelperError(f"docker-credential-{name} list answered with non-JSON") from None
-    if not isinstance(listing, dict):
-        raise HelperError(f"docker-credential-{name} list answered with non-JSON")
-    return [str(k) for k in listing]
+    return [str(k) for k in _helper_json(name, "list", "unused")]
 
 
 def _env_auths(env: Mapping[str, str]) -> Auths:

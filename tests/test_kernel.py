@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from queue import Empty
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from kernelutil import execute
 
 pytestmark = [pytest.mark.kernel, pytest.mark.daemon]
 
@@ -28,24 +28,7 @@ def kernel(base_image):
 
 def run(kc, code, *, timeout=120):
     """Execute ``code``; return (reply content, [(t, iopub msg)]) with arrival times."""
-    msg_id = kc.execute(code)
-    t0 = time.monotonic()
-    messages = []
-    reply = None
-    while True:
-        try:
-            msg = kc.get_iopub_msg(timeout=timeout)
-        except Empty:
-            raise AssertionError(f"kernel silent for {timeout}s ({len(messages)} msgs)") from None
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        messages.append((time.monotonic() - t0, msg))
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            break
-    while True:
-        reply = kc.get_shell_msg(timeout=timeout)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"], messages
+    return execute(kc, code, timeout=timeout)
 
 
 def widget_updates(messages):

@@ -13,14 +13,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 import uuid
 from pathlib import Path
-from queue import Empty
 
 import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from kernelutil import execute
 
 from jupyter_dockerbuild.auth import apply_docker_config, registry_config_from_docker_config
 from jupyter_dockerbuild.builder import run_build
@@ -143,23 +142,8 @@ def test_options_and_every_renderer(secrets, docker, base_image):
 
 
 def _execute(kc, code: str, timeout: float = 120) -> tuple[dict, list[dict]]:
-    msg_id = kc.execute(code)
-    messages = []
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            msg = kc.get_iopub_msg(timeout=max(1.0, deadline - time.monotonic()))
-        except Empty:
-            raise AssertionError(f"kernel silent ({len(messages)} msgs)") from None
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        messages.append(msg)
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            break
-    while True:
-        reply = kc.get_shell_msg(timeout=timeout)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"], messages
+    reply, timed = execute(kc, code, timeout=timeout)
+    return reply, [msg for _, msg in timed]
 
 
 def _outputs(messages: list[dict]) -> list:
