@@ -390,7 +390,9 @@ class DockerBuildMagics(Magics):
 
 def register(ipython: Any) -> None:
     """Register the magics (called by ``%load_ext jupyter_dockerbuild``)."""
+    from .complete import register as register_completion
     from .magic_images import register as register_image_magics
 
     ipython.register_magics(DockerBuildMagics)
     register_image_magics(ipython)
+    register_completion(ipython)

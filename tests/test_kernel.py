@@ -116,3 +116,17 @@ def test_interrupt_cancels_build_on_daemon(kernel, docker, base_image):
     reply, messages = run(kc, "print(6 * 7)")
     assert reply["status"] == "ok"
     assert any(m["msg_type"] == "stream" and "42" in m["content"]["text"] for _, m in messages)
+
+
+def test_tab_completion_through_the_kernel(kernel):
+    _km, kc = kernel
+    for code, expected in [
+        ("%%dockerbuild --cpu-q", "--cpu-quota"),
+        ("%%dockerbuild -t a:1\nFROM scratch\nWORK", "WORKDIR"),
+    ]:
+        msg_id = kc.complete(code, len(code))
+        while True:
+            reply = kc.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        assert expected in reply["content"]["matches"], reply["content"]

@@ -1,0 +1,44 @@
+"""Tab completion in %%dockerbuild cells: in an IPython shell and through a real kernel."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.completer import provisionalcompleter
+from IPython.core.interactiveshell import InteractiveShell
+
+from jupyter_dockerbuild.complete import magic_flags
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_dockerbuild")
+    return shell
+
+
+def complete(ip, code):
+    with provisionalcompleter():
+        return [c.text for c in ip.Completer.completions(code, len(code))]
+
+
+def test_flags_on_the_magic_line_come_from_the_parser(ip):
+    assert complete(ip, "%%dockerbuild --mem") == ["--memory", "--memory-swap"]
+    assert complete(ip, "%%dockerbuild -t x:1 --no-c") == ["--no-cache"]
+    # One source of truth: every documented flag completes.
+    assert {"--tag", "--build-arg", "--cpu-quota", "--form", "--context"} <= set(magic_flags())
+
+
+def test_instructions_at_the_start_of_dockerfile_lines(ip):
+    assert complete(ip, "%%dockerbuild\nFROM scratch\nRU") == ["RUN"]
+    assert complete(ip, "%%dockerbuild\nFROM scratch\n  wo") == ["WORKDIR"]
+    assert complete(ip, "%%dockerbuild\nFROM scratch\nEN") == ["ENTRYPOINT", "ENV"]
+
+
+@pytest.mark.daemon
+def test_from_offers_local_images(ip, base_image):
+    assert base_image in complete(ip, "%%dockerbuild\nFROM loc")
+
+
+def test_python_cells_are_left_alone(ip):
+    assert "RUN" not in complete(ip, "x = 1\nRU")
+    assert "--memory" not in complete(ip, "print('--mem")
