@@ -3,13 +3,15 @@
 ``python bench/worker.py api|dockerpy`` imports everything once, says ``ready`` on
 stdout, then reads one JSON request per line on stdin and answers one JSON line per
 build. Only the build call itself is timed (what a user of an already running kernel
-or script pays), and the peak RSS growth during the call is measured from the
-process's own ``VmHWM``, reset before each build via ``/proc/self/clear_refs``.
+or script pays), with the CPU time it used (user + system, all threads), and the peak
+RSS growth during the call is measured from the process's own ``VmHWM``, reset before
+each build via ``/proc/self/clear_refs``.
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from typing import Any
@@ -31,6 +33,32 @@ def _reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+#: When the daemon announced "Step 1/N" in the current build (perf_counter), i.e. when
+#: it had received and unpacked the whole context.
+_first_step: list[float] = []
+
+
+def _note_step_one(events: list[dict[str, Any]]) -> None:
+    if not _first_step:
+        for event in events:
+            if str(event.get("stream", "")).startswith("Step 1/"):
+                _first_step.append(time.perf_counter())
+                break
+
+
+def _time_step_one() -> None:
+    """Wrap the decoder the builder uses, to timestamp "Step 1/N" (harness only)."""
+    import jupyter_dockerbuild.builder as builder
+
+    class TimedDecoder(builder.JSONStreamDecoder):
+        def feed(self, data: bytes) -> list[dict[str, Any]]:
+            events = super().feed(data)
+            _note_step_one(events)
+            return events
+
+    builder.JSONStreamDecoder = TimedDecoder  # type: ignore[misc]
 
 
 def _build_api(req: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +98,7 @@ def _build_dockerpy(client: Any, req: dict[str, Any]) -> dict[str, Any]:
         decode=True,
     ):
         events += 1
+        _note_step_one([event])
         text = event.get("stream", "")
         if text.startswith("Step "):
             steps += 1
@@ -101,6 +130,8 @@ def main() -> None:
         import jupyter_dockerbuild.builder
         import jupyter_dockerbuild.client
         import jupyter_dockerbuild.options  # noqa: F401
+
+        _time_step_one()
     else:
         raise SystemExit(f"unknown tool {tool!r}")
     can_reset = _reset_peak()
@@ -109,6 +140,8 @@ def main() -> None:
         req = json.loads(line)
         _reset_peak()
         rss_before = _status_kb("VmRSS")
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        _first_step.clear()
         t0 = time.perf_counter()
         try:
             if tool == "api":
@@ -118,6 +151,9 @@ def main() -> None:
         except Exception as exc:  # report, keep serving
             out = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         out["seconds"] = time.perf_counter() - t0
+        out["first_step_s"] = _first_step[0] - t0 if _first_step else None
+        ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        out["cpu_seconds"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         out["rss_before_kb"] = rss_before
         out["hwm_kb"] = _status_kb("VmHWM")
         out["rss_growth_kb"] = max(0, out["hwm_kb"] - rss_before)
