@@ -1,7 +1,7 @@
 """Write ``bench/RESULTS.md`` from the raw results in ``bench/results/*.json``.
 
 ``python bench/report.py [RESULT.json ...]``: the newest file (or the first one given)
-is the main session; earlier full sessions (up to two) appear in the variability
+is the main session; earlier full sessions (up to three) appear in the variability
 table, so a reader sees how much the numbers move between sessions on this shared
 machine. The hand-written analysis in ``bench/analysis.md`` is appended as is.
 """
@@ -168,7 +168,8 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         magic = scs["s2"]["runs"]["magic"]
         rate = max(r["msgs_per_s"] for r in magic)
         comm = max(r["comm_msgs"] / r["seconds"] for r in magic)
-        peak = max((r.get("peak_msgs_1s") for r in magic), default=None)
+        peaks = [r["peak_msgs_1s"] for r in magic if r.get("peak_msgs_1s") is not None]
+        peak = max(peaks) if peaks else None
         note = (
             f"average over the cell, all messages: max {rate:.1f}/s; widget updates "
             f"(comm_msg) only: max {comm:.1f}/s; each cell also sends ~14 fixed messages "
@@ -241,7 +242,7 @@ def write_report(main: Path, out: Path | None = None) -> Path:
     m = res["machine"]
     others = sorted(
         p for p in (HERE / "results").glob("*.json") if "quick" not in p.name and p != main
-    )[-2:]
+    )[-3:]
     sessions = [(p.stem, json.loads(p.read_text())) for p in others] + [(main.stem, res)]
     v = m["versions"]
     la0 = " ".join(f"{x:.1f}" for x in m["loadavg_start"])
@@ -281,8 +282,9 @@ def write_report(main: Path, out: Path | None = None) -> Path:
         "`org.jupyter-dockerbuild.bench=1` (everything with it is removed at the end).",
         "",
         "- **CLI**: `DOCKER_BUILDKIT=0 docker build ... DIR`, a fresh process per run (as",
-        "  users run it), output to a file; the run checks the output really comes from",
-        "  the classic builder (`Sending build context`, `Step 1/N`). Time: spawn → exit.",
+        "  users run it), its output read from a pipe in large reads; the run checks it",
+        "  comes from the classic builder (`Sending build context`, `Step 1/N`). Time:",
+        "  spawn → exit.",
         "- **docker-py**: `APIClient(version='auto').build(path=DIR, decode=True)` in a warm",
         "  worker process, stream consumed (events counted, `aux.ID` kept). Time: the call.",
         "- **Python API**: `jupyter_dockerbuild.build(None, context=DIR, ...)` in a warm",
@@ -300,8 +302,8 @@ def write_report(main: Path, out: Path | None = None) -> Path:
         "- **Client CPU**: user + system CPU time of the client during the build (all",
         "  threads): `wait4` rusage of the CLI process, `getrusage` in the workers,",
         "  `/proc/PID/stat` of the kernel (which includes ipykernel's own work for the cell).",
-        "- A run that failed because of the shared daemon (another suite's prune removed",
-        "  an intermediate container mid-build) is retried; the *retried* column counts it.",
+        "- A run that failed because of the shared daemon (another process removed an",
+        "  intermediate container mid-build) is retried; the *retried* column counts it.",
         "",
         "## Results",
         "",
