@@ -566,7 +566,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs (a smoke run)")
     ap.add_argument("--only", default="s1,s2,s3,s4,s5", help="scenarios, e.g. s2,s4")
-    ap.add_argument("--no-report", action="store_true", help="do not rewrite RESULTS.md")
+    ap.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not rewrite RESULTS.md (--quick and --only never do: they print their tables)",
+    )
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
 
@@ -651,10 +655,13 @@ def main(argv: list[str] | None = None) -> int:
     out_path = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
     out_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
     log(f"raw results: {out_path.relative_to(REPO)} ({info['wall_seconds']}s)")
-    if not args.no_report:
-        from report import write_report
+    from report import summary, write_report
 
-        write_report(out_path)
+    if args.quick or args.only != ap.get_default("only"):
+        # A smoke run: print its tables, leave RESULTS.md to full runs.
+        print(summary(results))
+    elif not args.no_report:
+        log(f"wrote {write_report(out_path).relative_to(REPO)}")
     return 0
 
 

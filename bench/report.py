@@ -236,6 +236,21 @@ def variability(sessions: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def summary(res: dict[str, Any]) -> str:
+    """The result tables and target verdicts of one session, as Markdown."""
+    lines: list[str] = []
+    for key, sc in res["scenarios"].items():
+        lines += [f"### {key}: {sc['title']}", "", *scenario_table(sc), ""]
+        if key == "s3":
+            lines += phase_table(sc)
+    if "startup" in res:
+        lines += ["### s5: `%load_ext` and first paint", "", *startup_table(res["startup"]), ""]
+    lines += ["| target | measured | verdict |", "|---|---|---|"]
+    for name, measured, _, met in targets(res):
+        lines.append(f"| {name} | {measured} | {'met' if met else 'MISSED'} |")
+    return "\n".join(lines)
+
+
 def write_report(main: Path, out: Path | None = None) -> Path:
     out = out or HERE / "RESULTS.md"
     res = json.loads(main.read_text())
@@ -256,8 +271,8 @@ def write_report(main: Path, out: Path | None = None) -> Path:
         "Reproduce (from the repository root, with a daemon at /var/run/docker.sock):",
         "",
         "```",
-        m["command"] + "        # full run: 7 runs (3 for the 1 GiB context, 9 cached), ~10 min",
-        "bench/run.sh --quick        # 2 runs (1 for the 1 GiB context), ~4 min",
+        m["command"] + "        # full run: 7 runs (3 for the 1 GiB context, 9 cached), ~9 min",
+        "bench/run.sh --quick        # 2 runs (1 for the 1 GiB context), ~4 min; only prints",
         "```",
         "",
         "## Machine",

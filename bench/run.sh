@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks against the docker CLI and docker-py on the same daemon (issue 8).
 #
-#   bench/run.sh                 # full run (~10-12 min): writes bench/results/*.json
+#   bench/run.sh                 # full run (~9 min): writes bench/results/*.json
 #                                #   and regenerates bench/RESULTS.md
-#   bench/run.sh --quick         # fewer runs (~4 min)
-#   bench/run.sh --only s2,s5    # some scenarios (s1 cold, s2 1M lines, s3 1 GiB
+#   bench/run.sh --quick         # fewer runs (~4 min); prints its tables, keeps RESULTS.md
+#   bench/run.sh --only s2,s5    # some scenarios, printed (s1 cold, s2 1M lines, s3 1 GiB
 #                                #   context, s4 cached, s5 load_ext/first paint)
 #
 # Not part of the test suite. Needs the daemon at /var/run/docker.sock (or DOCKER_HOST),
