@@ -169,15 +169,15 @@ def run_build(
                 text = fh.read()
         except OSError:
             text = None
-    if text is not None and not options.remote:
-        # BuildKit-only syntax gets one clear sentence instead of an opaque daemon error.
-        check_dockerfile(text, line_offset=line_offset)
-    owns_client = client is None
-    client = client or DockerClient()
     state = BuildState(text or "", tags=options.tags, line_offset=line_offset)
     state.secret_args = tuple(sorted(options.secret_args))
+    owns_client = client is None
     response = None
     try:
+        if text is not None and not options.remote:
+            # BuildKit-only syntax gets one clear sentence, not an opaque daemon error.
+            check_dockerfile(text, line_offset=line_offset)
+        client = client or DockerClient()
         body = None
         if not options.remote:
             body = build_context(
@@ -240,5 +240,5 @@ def run_build(
         if response is not None:
             response.close()
         view.close(state)
-        if owns_client:
+        if owns_client and client is not None:
             client.close()

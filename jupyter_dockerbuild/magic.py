@@ -266,11 +266,10 @@ class DockerBuildMagics(Magics):
         The cell fails (raises BuildError) when the build fails; --out NAME keeps the
         result either way.
         """
-        from .auth import apply_docker_config
-        from .builder import run_build
-        from .client import DockerClient
+        # Only what the first paint needs is imported up front; the HTTP stack
+        # (requests alone costs ~100 ms in a fresh kernel) comes after the view is up.
         from .options import BuildOptions
-        from .progress import parse_instructions
+        from .progress import BuildState, parse_instructions
         from .view import make_view
 
         try:
@@ -328,22 +327,34 @@ class DockerBuildMagics(Magics):
                 self.shell.user_ns[args.out] = form
             return form
         options = BuildOptions.from_user(**values)
-        # Credentials and proxies from the docker config, for the daemon we build on.
-        options = apply_docker_config(options, host=args.docker_host or self.host)
-
         files = self._files_from_vars(args.var)
         dockerfile: str | None = cell
         if args.context and not parse_instructions(cell):
             # No instructions in the cell (IPython refuses a truly empty cell body, so a
             # comment will do): use the Dockerfile inside the context, like docker build DIR.
             dockerfile = None
-        client = DockerClient(args.docker_host or self.host)
         view = make_view(
             widget=self.widget and not args.text,
             quiet=options.quiet,
             tail_lines=self.tail_lines,
             refresh_rate=self.refresh_rate,
         )
+        # First paint: the steps of the cell, waiting, before anything slow happens.
+        pending = BuildState(dockerfile or "", tags=options.tags, line_offset=1)
+        view.update(pending)
+        try:
+            from .auth import apply_docker_config
+            from .builder import run_build
+            from .client import DockerClient
+
+            # Credentials and proxies from the docker config, for the daemon we build on.
+            options = apply_docker_config(options, host=args.docker_host or self.host)
+            client = DockerClient(args.docker_host or self.host)
+        except BaseException as exc:
+            # run_build never started, so it cannot close the view: do it here.
+            pending.fail(str(exc))
+            view.close(pending)
+            raise
         result = None
         try:
             result = run_build(

@@ -378,8 +378,10 @@ class WidgetView:
     def update(self, state: BuildState) -> None:
         """Redraw if the last redraw is older than the throttle interval."""
         with self._lock:
+            # Keep the newest state: the heartbeat redraws it, and the magic paints a
+            # placeholder state before run_build creates the real one.
+            self._state = state
             if self._handle is None:
-                self._state = state
                 self._render(state)
                 self._show()
                 self._heartbeat = threading.Thread(

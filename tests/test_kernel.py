@@ -130,3 +130,22 @@ def test_tab_completion_through_the_kernel(kernel):
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         assert expected in reply["content"]["matches"], reply["content"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "ename"),
+    [
+        (
+            "%%dockerbuild\nFROM scratch\nRUN --mount=type=cache,target=/c true\n",
+            "UnsupportedSyntax",
+        ),
+        ("%%dockerbuild -H ssh://nowhere\nFROM scratch\n", "DaemonUnavailable"),
+        ("%%dockerbuild -H unix:///nonexistent/docker.sock\nFROM scratch\n", "DaemonUnavailable"),
+    ],
+)
+def test_early_failures_leave_no_live_widget(kernel, cell, ename):
+    _km, kc = kernel
+    reply, messages = run(kc, cell)
+    assert reply["status"] == "error" and reply["ename"] == ename, reply.get("evalue")
+    # The widget painted at once was replaced by the failure, not left "Building...".
+    assert "Failed after" in final_html(messages)
