@@ -11,6 +11,7 @@ import json
 import tarfile
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,16 @@ from jupyter_dockerbuild.base import BASE_IMAGE, ensure_base_image
 from jupyter_dockerbuild.client import DockerClient, HTTPError
 
 TEST_LABEL = "org.jupyter-dockerbuild.test"
+
+
+@pytest.fixture(scope="session")
+def ipshell() -> Any:
+    """The real IPython shell (a singleton) with the extension loaded."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "jupyter_dockerbuild")
+    return shell
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import pytest
 from IPython.core.completer import provisionalcompleter
-from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_dockerbuild.complete import magic_flags
 
 
-@pytest.fixture(scope="module")
-def ip():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "jupyter_dockerbuild")
-    return shell
+@pytest.fixture
+def ip(ipshell):
+    return ipshell
 
 
 def complete(ip, code):

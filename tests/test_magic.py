@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_dockerbuild.errors import BuildError, OptionsError
 
 pytestmark = [pytest.mark.daemon, pytest.mark.usefixtures("no_leftover_containers")]
 
 
-@pytest.fixture(scope="module")
-def ip():
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "jupyter_dockerbuild")
-    yield shell
+@pytest.fixture
+def ip(ipshell):
+    return ipshell
 
 
 def run(ip, source):
