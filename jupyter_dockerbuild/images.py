@@ -567,7 +567,7 @@ def mask_secret_args(hist: ImageHistory, secret_args: Iterable[str]) -> ImageHis
         )
         for row in hist.rows
     ]
-    return replace(hist, rows=type(hist.rows)(rows))
+    return replace(hist, rows=tuple(rows))
 
 
 def history(

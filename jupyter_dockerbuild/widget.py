@@ -147,7 +147,7 @@ def _bar(pct: int, colour: str = "#64b5f6") -> str:
 
 def _downloads_html(state: BuildState) -> str:
     """One bar per layer (the last few) and an aggregate bar over all of them."""
-    downloads = list((getattr(state, "downloads", None) or {}).items())
+    downloads = list(state.downloads.items())
     if not downloads:
         return ""
     rows = []
