@@ -50,7 +50,7 @@ def _note_step_one(events: list[dict[str, Any]]) -> None:
 
 def _time_step_one() -> None:
     """Wrap the decoder the builder uses, to timestamp "Step 1/N" (harness only)."""
-    import jupyter_dockerbuild.builder as builder
+    import jupyter_dockerbuild.builder.pipeline as builder
 
     class TimedDecoder(builder.JSONStreamDecoder):
         def feed(self, data: bytes) -> list[dict[str, Any]]:
@@ -127,9 +127,9 @@ def main() -> None:
         client = docker.APIClient(base_url="unix:///var/run/docker.sock", version="auto")
     elif tool == "api":
         # Load what build() loads lazily, as a kernel that already built once would have.
-        import jupyter_dockerbuild.builder
-        import jupyter_dockerbuild.client
-        import jupyter_dockerbuild.options  # noqa: F401
+        import jupyter_dockerbuild.builder.options
+        import jupyter_dockerbuild.builder.pipeline
+        import jupyter_dockerbuild.engine.client  # noqa: F401
 
         _time_step_one()
     else:

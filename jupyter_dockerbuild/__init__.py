@@ -33,20 +33,20 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .progress import BuildResult
+    from .builder.state import BuildResult
 
 _LAZY = {
-    "BASE_IMAGE": "base",
-    "ensure_base_image": "base",
-    "BuildOptions": "options",
-    "BuildResult": "progress",
-    "DockerClient": "client",
+    "BASE_IMAGE": "builder.base",
+    "ensure_base_image": "builder.base",
+    "BuildOptions": "builder.options",
+    "BuildResult": "builder.result",
+    "DockerClient": "engine.client",
     "BuildError": "errors",
-    "BuildForm": "form",
-    "history": "images",
-    "compare": "images",
-    "prune": "images",
-    "run_image": "run",
+    "BuildForm": "ui.form",
+    "history": "images.history",
+    "compare": "images.compare",
+    "prune": "images.prune",
+    "run_image": "images.run",
     "BuildCancelled": "errors",
     "DockerBuildError": "errors",
 }
@@ -83,11 +83,11 @@ def build(
     ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
     progress widget. Raises :class:`BuildError` (with ``.result``) if the build fails.
     """
-    from .auth import apply_docker_config
-    from .builder import run_build
-    from .client import DockerClient
-    from .options import BuildOptions
-    from .view import make_view
+    from .builder.docker_config import apply_docker_config
+    from .builder.options import BuildOptions
+    from .builder.pipeline import run_build
+    from .engine.client import DockerClient
+    from .ui.text import make_view
 
     if "file" in options:
         options["dockerfile"] = options.pop("file")
@@ -111,7 +111,7 @@ def build(
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the ``%%dockerbuild`` magics with an IPython shell."""
-    from .magic import register
+    from .ipython import register
 
     register(ipython)
 

@@ -2,16 +2,13 @@
 
 Inner modules raise these (``raise ... from e``); the magic turns them into a short
 message instead of a long traceback. A failed build raises :class:`BuildError`, which
-carries the same :class:`~jupyter_dockerbuild.progress.BuildResult` a successful build
-returns, so the log and the failing step are never lost.
+carries the same :class:`~jupyter_dockerbuild.builder.state.BuildResult` a successful
+build returns, so the log and the failing step are never lost.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover - import for type checkers only
-    from .progress import BuildResult
+from typing import Any
 
 
 class DockerBuildError(Exception):
@@ -46,6 +43,37 @@ class APIVersionError(DaemonError):
     """The daemon and this client share no Docker Engine API version."""
 
 
+class HTTPError(DaemonError):
+    """The daemon answered a request with an HTTP error status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class HelperError(DockerBuildError):
+    """A docker credential helper failed (missing, timed out, exited non-zero, bad output)."""
+
+
+class ImageNotFound(DockerBuildError, LookupError):
+    """The image (tag, id or build result) is not on the daemon."""
+
+
+class UnsupportedSyntax(DockerBuildError):
+    """The Dockerfile uses syntax the chosen builder cannot run; nothing was sent.
+
+    ``construct`` names it (``"RUN --mount"``), ``line`` is its 1-based line in the
+    Dockerfile text and ``text`` that line as written.
+    """
+
+    def __init__(self, message: str, *, construct: str, line: int, text: str) -> None:
+        super().__init__(message)
+        self.construct = construct
+        self.line = line
+        self.text = text
+
+
 class StreamError(DockerBuildError):
     """The daemon's JSON stream is malformed or ended in the middle of a message."""
 
@@ -53,7 +81,8 @@ class StreamError(DockerBuildError):
 class BuildError(DockerBuildError):
     """The build failed; ``result`` holds the log, steps and the failing step."""
 
-    def __init__(self, message: str, result: BuildResult | None = None, **extra: Any) -> None:
+    def __init__(self, message: str, result: Any = None, **extra: Any) -> None:
+        # ``result`` is a BuildResult; typed loosely so this bottom layer imports nothing.
         super().__init__(message)
         self.result = result
         self.extra = extra

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from jupyter_dockerbuild.base import BASE_IMAGE, ensure_base_image
-from jupyter_dockerbuild.client import DockerClient, HTTPError
+from jupyter_dockerbuild.builder.base import BASE_IMAGE, ensure_base_image
+from jupyter_dockerbuild.engine.client import DockerClient, HTTPError
 
 TEST_LABEL = "org.jupyter-dockerbuild.test"
 

@@ -19,17 +19,17 @@ import pytest
 from fakedaemon import FakeDaemon
 from IPython.core.interactiveshell import InteractiveShell
 
-from jupyter_dockerbuild import auth
-from jupyter_dockerbuild.auth import (
+from jupyter_dockerbuild.builder.docker_config import apply_docker_config
+from jupyter_dockerbuild.builder.options import BuildOptions
+from jupyter_dockerbuild.builder.options import (
+    registry_config_from_docker_config as options_registry_config,
+)
+from jupyter_dockerbuild.engine import auth
+from jupyter_dockerbuild.engine.auth import (
     INDEX_SERVER,
-    apply_docker_config,
     get_all_credentials,
     proxy_build_args,
     registry_config_from_docker_config,
-)
-from jupyter_dockerbuild.options import BuildOptions
-from jupyter_dockerbuild.options import (
-    registry_config_from_docker_config as options_registry_config,
 )
 
 NOT_FOUND = "credentials not found in native keychain"
@@ -165,7 +165,7 @@ def test_cred_helpers_override_and_docker_io_is_aliased(helpers, docker_config, 
             },
         }
     )
-    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.auth"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.engine.auth"):
         value = registry_config_from_docker_config()
     decoded = decode_header(value)
     assert decoded["docker.io"]["username"] == "bob"
@@ -194,7 +194,7 @@ def test_failing_creds_store_drops_its_credentials_like_the_cli(helpers, docker_
             "credHelpers": {"ghcr.io": "other"},
         }
     )
-    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.auth"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.engine.auth"):
         decoded = decode_header(registry_config_from_docker_config())
     assert set(decoded) == {"ghcr.io"}
     assert "credsStore 'broken'" in caplog.text
@@ -227,7 +227,7 @@ def test_bad_entries_and_helper_names_are_skipped(helpers, docker_config, caplog
             "credHelpers": {"c.example.com": f"x; touch {evil}"},
         }
     )
-    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.auth"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.engine.auth"):
         assert registry_config_from_docker_config() is None
     assert not evil.exists()
     assert "is not a credential helper name" in caplog.text
@@ -352,6 +352,6 @@ def test_helper_timeout_is_bounded(helpers, docker_config, monkeypatch, caplog, 
     slow.chmod(0o755)
     monkeypatch.setattr(auth, "HELPER_TIMEOUT", 0.2)
     docker_config({"credHelpers": {"slow.example.com": "slow"}})
-    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.auth"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_dockerbuild.engine.auth"):
         assert registry_config_from_docker_config() is None
     assert "did not answer in 0.2s" in caplog.text

@@ -9,7 +9,7 @@ import pytest
 from fakedaemon import FakeDaemon, chunked_stream_then_drop
 
 import jupyter_dockerbuild as jd
-from jupyter_dockerbuild.client import DockerClient, negotiate_version
+from jupyter_dockerbuild.engine.client import DockerClient, negotiate_version
 from jupyter_dockerbuild.errors import APIVersionError, BuildError, DaemonUnavailable
 
 

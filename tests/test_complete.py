@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from IPython.core.completer import provisionalcompleter
 
-from jupyter_dockerbuild.complete import magic_flags
+from jupyter_dockerbuild.ipython.complete import magic_flags
 
 
 @pytest.fixture

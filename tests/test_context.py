@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_dockerbuild.context import BuildContext, build_context
+from jupyter_dockerbuild.builder.context import BuildContext, build_context
 from jupyter_dockerbuild.errors import ContextError
 
 DOCKERFILE = "FROM scratch\nCOPY . /app/\n"

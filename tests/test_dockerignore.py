@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_dockerbuild.context import DockerIgnore, build_context
+from jupyter_dockerbuild.builder.context import DockerIgnore, build_context
 from jupyter_dockerbuild.errors import ContextError
 
 

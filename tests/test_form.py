@@ -15,7 +15,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from ipywidgets.embed import dependency_state
 
 from jupyter_dockerbuild.errors import OptionsError
-from jupyter_dockerbuild.form import (
+from jupyter_dockerbuild.ui.form import (
     SECRET_SET,
     BuildForm,
     DeclaredArg,

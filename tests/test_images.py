@@ -13,20 +13,16 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import jupyter_dockerbuild as jd
-from jupyter_dockerbuild.client import DockerClient, HTTPError
+from jupyter_dockerbuild.engine.client import DockerClient, HTTPError
 from jupyter_dockerbuild.errors import BuildError, DockerBuildError
-from jupyter_dockerbuild.images import (
+from jupyter_dockerbuild.images.compare import compare, compare_histories
+from jupyter_dockerbuild.images.history import (
     ImageNotFound,
-    PruneItem,
-    PruneReport,
     build_history,
     clean_created_by,
-    compare,
-    compare_histories,
     history,
-    is_build_leftover,
-    prune,
 )
+from jupyter_dockerbuild.images.prune import PruneItem, PruneReport, is_build_leftover, prune
 
 MiB = 1024 * 1024
 
@@ -427,7 +423,7 @@ def test_prune_keeps_a_tag_whose_image_a_container_uses(docker, base_image, tag_
 
 
 def test_prune_magic_documents_every_flag():
-    from jupyter_dockerbuild.magic_images import ImageMagics
+    from jupyter_dockerbuild.ipython.image_magics import ImageMagics
 
     text = ImageMagics.dockerbuild_prune.__doc__ or ""
     for flag in ("--dry-run", "--no-build-cache", "--no-dangling", "--no-containers", "--tag"):
@@ -437,7 +433,7 @@ def test_prune_magic_documents_every_flag():
 
 @pytest.fixture(scope="module")
 def ip():
-    from jupyter_dockerbuild.magic_images import register
+    from jupyter_dockerbuild.ipython.image_magics import register
 
     shell = InteractiveShell.instance()
     register(shell)

@@ -86,7 +86,7 @@ def test_missing_variable_named(ip):
 
 
 def test_help_lists_every_flag(ip):
-    from jupyter_dockerbuild.magic import DockerBuildMagics
+    from jupyter_dockerbuild.ipython.magics import DockerBuildMagics
 
     doc = DockerBuildMagics.dockerbuild.__doc__
     for flag in [

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from jupyter_dockerbuild.errors import OptionsError
-from jupyter_dockerbuild.options import (
+from jupyter_dockerbuild.builder.options import (
     BuildOptions,
-    format_size,
     parse_size,
     registry_config_from_docker_config,
     validate_tag,
 )
+from jupyter_dockerbuild.errors import OptionsError
+from jupyter_dockerbuild.units import format_size
 
 
 @pytest.mark.parametrize(

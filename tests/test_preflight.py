@@ -13,9 +13,9 @@ import tarfile
 
 import pytest
 
-from jupyter_dockerbuild.client import DockerClient, HTTPError
+from jupyter_dockerbuild.builder.preflight import UnsupportedSyntax, check_dockerfile
+from jupyter_dockerbuild.engine.client import DockerClient, HTTPError
 from jupyter_dockerbuild.errors import DockerBuildError
-from jupyter_dockerbuild.preflight import UnsupportedSyntax, check_dockerfile
 
 FROM = "FROM local/busybox:latest\n"
 

@@ -22,7 +22,7 @@ from capture import (
     stream_captures,
 )
 
-from jupyter_dockerbuild.progress import (
+from jupyter_dockerbuild.builder.state import (
     STEP_TAIL,
     BuildState,
     CappedLog,

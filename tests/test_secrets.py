@@ -21,12 +21,14 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from kernelutil import execute
 
-from jupyter_dockerbuild.auth import apply_docker_config, registry_config_from_docker_config
-from jupyter_dockerbuild.builder import run_build
+from jupyter_dockerbuild.builder.docker_config import apply_docker_config
+from jupyter_dockerbuild.builder.options import BuildOptions
+from jupyter_dockerbuild.builder.pipeline import run_build
+from jupyter_dockerbuild.builder.result import render_summary
+from jupyter_dockerbuild.engine.auth import registry_config_from_docker_config
 from jupyter_dockerbuild.errors import BuildError
-from jupyter_dockerbuild.options import BuildOptions
-from jupyter_dockerbuild.view import TextView, render_summary
-from jupyter_dockerbuild.widget import render_html
+from jupyter_dockerbuild.ui.html import render_html
+from jupyter_dockerbuild.ui.text import TextView
 
 # Not no_leftover_containers: on a daemon shared with other test runs, their build
 # containers would be counted as ours (the builds here use the default --force-rm).

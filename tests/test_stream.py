@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from capture import all_captures, index, load_capture, meta, stream_captures
 
+from jupyter_dockerbuild.engine.stream import JSONStreamDecoder, iter_events
 from jupyter_dockerbuild.errors import StreamError
-from jupyter_dockerbuild.stream import JSONStreamDecoder, iter_events
 
 STREAMS = stream_captures()
 #: Above this size, two-piece splits are sampled instead of trying every offset.

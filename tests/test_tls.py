@@ -27,7 +27,7 @@ from fakedaemon import FakeDaemon
 from IPython.core.interactiveshell import InteractiveShell
 
 import jupyter_dockerbuild as jd
-from jupyter_dockerbuild.client import (
+from jupyter_dockerbuild.engine.client import (
     DEFAULT_SOCKET,
     DockerClient,
     parse_host,

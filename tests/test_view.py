@@ -6,8 +6,9 @@ import io
 
 from capture import FakeClock, events, reconstruct_dockerfile
 
-from jupyter_dockerbuild.progress import BuildState
-from jupyter_dockerbuild.view import TextView, render_summary
+from jupyter_dockerbuild.builder.result import render_summary
+from jupyter_dockerbuild.builder.state import BuildState
+from jupyter_dockerbuild.ui.text import TextView
 
 S01_ID = "sha256:de593cde475b2459f19b925e821b8e41d463baec11f33a53fe851f68853863fb"
 S02_ERROR = (

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from capture import load_capture
 
-from jupyter_dockerbuild.progress import BuildState
-from jupyter_dockerbuild.stream import iter_events
-from jupyter_dockerbuild.widget import ansi_to_html, render_html
+from jupyter_dockerbuild.builder.state import BuildState
+from jupyter_dockerbuild.engine.stream import iter_events
+from jupyter_dockerbuild.ui.html import ansi_to_html, render_html
 
 
 def fold(name: str, dockerfile: str, upto: int | None = None) -> BuildState:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_dockerbuild.form import SECRET_SET
+from jupyter_dockerbuild.ui.form import SECRET_SET
 
 try:
     from playwright.sync_api import expect

@@ -19,10 +19,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-StepStatus = Literal["waiting", "running", "done", "cached", "failed", "cancelled"]
-BuildStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+from .result import BuildResult, BuildStatus, StepResult, StepStatus
 
 #: Output lines kept per step (the view shows a few; the failure view shows more).
 STEP_TAIL = 200
@@ -214,86 +213,6 @@ class Download:
     status: str
     current: int = 0
     total: int = 0
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """A finished step, as kept on the result."""
-
-    number: int
-    instruction: str
-    line: int | None
-    status: StepStatus
-    cached: bool
-    duration: float | None
-
-
-@dataclass(frozen=True, repr=False)
-class BuildResult:
-    """What a build produced: keep it (``--out NAME``) to look at the log or steps later."""
-
-    status: BuildStatus
-    image_id: str | None
-    tags: tuple[str, ...]
-    steps: tuple[StepResult, ...]
-    warnings: tuple[str, ...]
-    unused_build_args: tuple[str, ...]
-    log: str
-    elapsed: float
-    error: str | None = None
-    exit_code: int | None = None
-    failed_step: StepResult | None = None
-    #: Names of build args whose values are never displayed (history masks them too).
-    secret_build_args: tuple[str, ...] = ()
-    #: Lines before the Dockerfile's first line (1 in a %%dockerbuild cell): step lines
-    #: above are cell lines when this is non-zero.
-    line_offset: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True if the build succeeded."""
-        return self.status == "succeeded"
-
-    @property
-    def short_id(self) -> str | None:
-        """The 12-hex-digit image id the docker CLI shows."""
-        if not self.image_id:
-            return None
-        return self.image_id.split(":", 1)[-1][:12]
-
-    def __repr__(self) -> str:
-        if self.ok:
-            tags = f" tags={list(self.tags)}" if self.tags else ""
-            return (
-                f"<BuildResult succeeded {self.short_id}{tags} "
-                f"{len(self.steps)} steps in {self.elapsed:.1f}s>"
-            )
-        return f"<BuildResult {self.status}: {self.error}>"
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from .view import render_summary
-
-        p.text(repr(self) if cycle else render_summary(self))
-
-    def history(self, **kwargs: Any) -> Any:
-        """The image's layers (``GET /images/{id}/history``) as a table."""
-        from .images import history
-
-        return history(self, **kwargs)
-
-    def run(self, *cmd: str, **kwargs: Any) -> Any:
-        """Run ``cmd`` (or the image's CMD) once in a new container; see ``run_image``."""
-        from .run import run_image
-
-        if not self.image_id:
-            raise ValueError("this build produced no image to run")
-        return run_image(self, *cmd, **kwargs)
-
-    def compare(self, other: Any, **kwargs: Any) -> Any:
-        """Which layers this image shares with ``other`` (a result or a tag)."""
-        from .images import compare
-
-        return compare(self, other, **kwargs)
 
 
 class BuildState:

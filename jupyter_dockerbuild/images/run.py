@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .client import DockerClient, HTTPError
-from .errors import DockerBuildError
+from ..engine.client import DockerClient, HTTPError
+from ..errors import DockerBuildError
 
 
 @dataclass(frozen=True)

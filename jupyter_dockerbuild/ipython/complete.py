@@ -26,7 +26,7 @@ _images_cache: tuple[float, list[str]] = (0.0, [])
 
 def magic_flags() -> list[str]:
     """Every option string of ``%%dockerbuild``, long ones first."""
-    from .magic import DockerBuildMagics
+    from .magics import DockerBuildMagics
 
     parser = DockerBuildMagics.dockerbuild.parser
     flags = [s for action in parser._actions for s in action.option_strings]
@@ -39,7 +39,7 @@ def local_images(host: str | None = None) -> list[str]:
     stamp, names = _images_cache
     if time.monotonic() - stamp < _IMAGES_TTL:
         return names
-    from .client import DockerClient
+    from ..engine.client import DockerClient
 
     try:
         client = DockerClient(host, timeout=0.5)

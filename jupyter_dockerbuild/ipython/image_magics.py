@@ -15,7 +15,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .errors import OptionsError
+from ..errors import OptionsError
 
 __all__ = ["ImageMagics", "register"]
 
@@ -26,7 +26,7 @@ class ImageMagics(Magics):
 
     def _client(self) -> Any:
         """A client for the daemon ``%%dockerbuild`` uses (its ``host`` setting)."""
-        from .client import DockerClient
+        from ..engine.client import DockerClient
 
         host = None
         registry = getattr(getattr(self.shell, "magics_manager", None), "registry", {})
@@ -61,7 +61,7 @@ class ImageMagics(Magics):
         Each layer gets a bar proportional to its size, so the biggest stand out.
         Rows of the base image are greyed out. Returns an ``ImageHistory``.
         """
-        from .images import history
+        from ..images.history import history
 
         args = self._parse(self.dockerbuild_history, line)
         client = self._client()
@@ -81,7 +81,7 @@ class ImageMagics(Magics):
         from which step on the newer one was rebuilt, and the size difference.
         Returns an ``ImageComparison``.
         """
-        from .images import compare
+        from ..images.compare import compare
 
         args = self._parse(self.dockerbuild_compare, line)
         client = self._client()
@@ -139,7 +139,7 @@ class ImageMagics(Magics):
         and containers you created are never removed. Start with --dry-run to see the
         list. Returns a ``PruneReport``.
         """
-        from .images import prune
+        from ..images.prune import prune
 
         args = self._parse(self.dockerbuild_prune, line)
         client = self._client()

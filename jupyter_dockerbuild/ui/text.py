@@ -11,50 +11,13 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .progress import BuildResult, BuildState, strip_ansi
+from ..builder.result import render_summary
+from ..builder.state import BuildState
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .builder import View
+    from ..builder.pipeline import View
 
-__all__ = ["TextView", "make_view", "render_summary", "strip_ansi"]
-
-
-def _secs(seconds: float | None) -> str:
-    return "" if seconds is None else f"{seconds:.1f}s"
-
-
-def render_summary(build: BuildState | BuildResult) -> str:
-    """A static multi-line plain-text summary of a build (state or result)."""
-    result = build.result() if isinstance(build, BuildState) else build
-    total = len(result.steps)
-    cached = sum(1 for s in result.steps if s.cached)
-    lines: list[str] = []
-    if result.ok:
-        tags = "  " + " ".join(result.tags) if result.tags else ""
-        lines.append(f"Built {result.image_id} in {result.elapsed:.1f}s{tags}")
-    elif result.status == "cancelled":
-        at = next((s for s in result.steps if s.status == "cancelled"), None)
-        where = f" at step {at.number}/{total}" if at else ""
-        lines.append(f"Cancelled after {result.elapsed:.1f}s{where}")
-    else:
-        step = result.failed_step
-        where = ""
-        # Errors explained by the builder already start with "step k/N (cell line L)".
-        if step is not None and not (result.error or "").startswith("step "):
-            where = f" at step {step.number}/{total}"
-            if step.line:
-                label = "cell line" if result.line_offset else "line"
-                where += f" ({label} {step.line})"
-        lines.append(f"Failed after {result.elapsed:.1f}s{where}: {result.error}")
-    for s in result.steps:
-        mark = {"done": "✓", "cached": "✓", "failed": "✗", "cancelled": "■", "running": "▶"}
-        right = "CACHED" if s.cached else _secs(s.duration)
-        lines.append(f" {mark.get(s.status, ' ')} {s.number:>2} {s.instruction}  {right}".rstrip())
-    for w in result.warnings:
-        lines.append(f" ⚠ {w}")
-    if total:
-        lines.append(f" {total} steps ({cached} cached)")
-    return "\n".join(lines)
+__all__ = ["TextView", "make_view"]
 
 
 class TextView:
@@ -115,7 +78,7 @@ def make_view(
     """The live widget inside a Jupyter kernel, else plain text like the docker CLI."""
     if widget and _widgets_can_render():
         try:
-            from .widget import WidgetView
+            from .live import WidgetView
 
             return WidgetView(tail_lines=tail_lines, refresh_rate=refresh_rate)
         except ImportError:  # ipywidgets missing: text still works

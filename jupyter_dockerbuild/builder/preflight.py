@@ -33,23 +33,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from .errors import DockerBuildError
+from ..errors import UnsupportedSyntax
 
 __all__ = ["UnsupportedSyntax", "check_dockerfile"]
-
-
-class UnsupportedSyntax(DockerBuildError):
-    """The Dockerfile uses syntax only BuildKit understands; nothing was sent.
-
-    ``construct`` names it (``"RUN --mount"``), ``line`` is its 1-based line in the
-    Dockerfile text and ``text`` that line as written.
-    """
-
-    def __init__(self, message: str, *, construct: str, line: int, text: str) -> None:
-        super().__init__(message)
-        self.construct = construct
-        self.line = line
-        self.text = text
 
 
 # Flags the classic builder refuses, per instruction, with what to write instead.

@@ -33,7 +33,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .errors import APIVersionError, DaemonError, DaemonUnavailable
+from ..errors import APIVersionError, DaemonError, DaemonUnavailable, HTTPError
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 #: Where the docker CLI goes when TLS is on and no host is given at all.
@@ -222,7 +222,7 @@ def resolve_endpoint(host: str | None = None, env: Mapping[str, str] | None = No
     ``DOCKER_HOST`` takes its TLS settings from the environment; a context brings its
     own and ignores ``DOCKER_TLS_VERIFY``. Reads files, opens no socket.
     """
-    from .auth import docker_config_dir, load_docker_config
+    from .config import docker_config_dir, load_docker_config
 
     env = os.environ if env is None else env
     config_dir = docker_config_dir(env)
@@ -406,15 +406,6 @@ def _daemon_message(resp: requests.Response) -> str:
         pass
     text = resp.text.strip()
     return text or f"HTTP {resp.status_code} {resp.reason}"
-
-
-class HTTPError(DaemonError):
-    """The daemon answered a request with an HTTP error status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class BuildResponse:

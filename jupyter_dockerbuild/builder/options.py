@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
-from .errors import OptionsError
+from ..errors import OptionsError
+from ..units import format_size, format_size_flag
 
 #: Option name -> the ``docker build`` flag a user types for it.
 FLAGS: dict[str, str] = {
@@ -103,27 +104,6 @@ def parse_size(value: Size, flag: str, *, allow_unlimited: bool = False) -> int 
     if number <= 0:
         raise OptionsError(f"{flag}: size must be positive, got {value!r}")
     return number
-
-
-def format_size(num: int) -> str:
-    """Format bytes the way a person reads them (``64MiB``, ``1.5GiB``)."""
-    if num < 0:
-        return "unlimited"
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if num >= scale:
-            value = num / scale
-            return f"{value:.{0 if value == int(value) else 1}f}{unit}"
-    return f"{num}B"
-
-
-def format_size_flag(num: int) -> str:
-    """Write a byte count the way one types it on the command line (``64m``, ``2g``)."""
-    if num <= 0:
-        return str(num)
-    for suffix, scale in (("g", 1024**3), ("m", 1024**2), ("k", 1024)):
-        if num % scale == 0:
-            return f"{num // scale}{suffix}"
-    return str(num)
 
 
 def _parse_int(value: Any, flag: str) -> int | None:
@@ -571,6 +551,6 @@ def registry_config_from_docker_config(
     ``credHelpers`` like the docker CLI) is done by
     :func:`jupyter_dockerbuild.auth.registry_config_from_docker_config`.
     """
-    from .auth import registry_config_from_docker_config as from_docker_config
+    from ..engine.auth import registry_config_from_docker_config as from_docker_config
 
     return from_docker_config(env)

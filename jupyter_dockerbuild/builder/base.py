@@ -13,8 +13,8 @@ import shutil
 import struct
 import tempfile
 
-from .client import DockerClient
-from .errors import ContextError
+from ..engine.client import DockerClient
+from ..errors import ContextError
 
 BASE_IMAGE = "local/busybox:latest"
 _LABEL = "org.jupyter-dockerbuild.base"
@@ -82,8 +82,8 @@ def ensure_base_image(
     Builds it from the host's static busybox only when it is missing (or ``rebuild``),
     so calling this at the top of every notebook is cheap.
     """
-    from .builder import run_build
     from .options import BuildOptions
+    from .pipeline import run_build
 
     owns = client is None
     client = client or DockerClient()

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .errors import StreamError
+from ..errors import StreamError
 
 _decode_json = json.JSONDecoder().raw_decode
 

@@ -32,16 +32,10 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from .errors import BuildError, DockerBuildError, OptionsError
-from .options import (
-    FLAGS,
-    MIN_MEMORY,
-    BuildOptions,
-    format_size,
-    parse_size,
-    validate_tag,
-)
-from .progress import BuildResult, parse_instructions
+from ..builder.options import FLAGS, MIN_MEMORY, BuildOptions, parse_size, validate_tag
+from ..builder.state import BuildResult, parse_instructions
+from ..errors import BuildError, DockerBuildError, OptionsError
+from ..units import format_size
 
 __all__ = ["BuildArgRow", "BuildForm", "DeclaredArg", "cpus_to_cfs", "declared_args"]
 
@@ -372,7 +366,7 @@ class _FormProgress:
         self._beat: threading.Thread | None = None
 
     def _draw(self, state: Any, *, final: bool = False) -> None:
-        from .widget import render_html
+        from .html import render_html
 
         with self._lock:
             if not final and self._stop.is_set():
@@ -569,7 +563,7 @@ class BuildForm:
 
     def _build_widgets(self, initial: dict[str, Any]) -> None:
         def flag_value(name: str, default: bool) -> bool:
-            from .options import parse_bool
+            from ..builder.options import parse_bool
 
             value = initial.get(name)
             if value is None:
@@ -1302,7 +1296,7 @@ class BuildForm:
         """
         with self._info_lock:
             if self._info is None and self._info_error is None:
-                from .client import DockerClient
+                from ..engine.client import DockerClient
 
                 client = self._client
                 try:
@@ -1362,7 +1356,7 @@ class BuildForm:
         Raises :class:`OptionsError` (the reason Build is disabled) when a field is
         invalid, and :class:`RuntimeError` if this form is already building.
         """
-        from .auth import apply_docker_config
+        from ..builder.docker_config import apply_docker_config
 
         with self._lock:
             if self.running:
@@ -1392,8 +1386,8 @@ class BuildForm:
             response.cancel()
 
     def _run(self, options: BuildOptions) -> None:
-        from .builder import run_build
-        from .client import DockerClient
+        from ..builder.pipeline import run_build
+        from ..engine.client import DockerClient
 
         view = _FormProgress(
             self.progress,

@@ -15,13 +15,14 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .client import DockerClient, HTTPError
+from ..engine.client import DockerClient, HTTPError
+from ..engine.stream import JSONStreamDecoder
+from ..errors import BuildCancelled, BuildError, DockerBuildError
+from ..units import format_size
 from .context import build_context
-from .errors import BuildCancelled, BuildError, DockerBuildError
-from .options import BuildOptions, format_size
+from .options import BuildOptions
 from .preflight import check_dockerfile
-from .progress import BuildResult, BuildState
-from .stream import JSONStreamDecoder
+from .state import BuildResult, BuildState
 
 
 class View(Protocol):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from .errors import ContextError
+from ..errors import ContextError
 
 __all__ = ["BuildContext", "DockerIgnore", "build_context"]
 

@@ -27,11 +27,11 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .options import BuildOptions
+from ..errors import HelperError
+from .config import load_docker_config
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +55,6 @@ _HELPER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 HELPER_TIMEOUT = 60.0
 
 Auths = dict[str, dict[str, str]]
-
-
-def docker_config_dir(env: Mapping[str, str] | None = None) -> str:
-    """``$DOCKER_CONFIG``, else ``~/.docker`` (the CLI's ``config.Dir()``)."""
-    env = os.environ if env is None else env
-    return env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-
-
-def load_docker_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The parsed ``config.json``, or ``{}`` when it is missing or not a JSON object.
-
-    A broken config is ignored rather than fatal: a build may need no credentials.
-    """
-    path = os.path.join(docker_config_dir(env), "config.json")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = json.load(fh)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring the docker config.json: it cannot be read (%s)", type(exc).__name__)
-        return {}
-    return config if isinstance(config, dict) else {}
 
 
 def convert_to_hostname(url: str) -> str:
@@ -116,10 +93,6 @@ def _decode_file_auths(auths: Any) -> Auths:
         creds["serveraddress"] = str(server)
         out[str(server)] = creds
     return out
-
-
-class HelperError(Exception):
-    """A credential helper failed (missing, timed out, exited non-zero, bad output)."""
 
 
 def _run_helper(name: str, action: str, stdin: str) -> str:
@@ -313,35 +286,3 @@ def proxy_build_args(
             if key not in given:
                 out[key] = value
     return out
-
-
-def apply_docker_config(
-    options: BuildOptions,
-    *,
-    host: str | None = None,
-    env: Mapping[str, str] | None = None,
-) -> BuildOptions:
-    """Return ``options`` with the docker config's credentials and proxies applied.
-
-    ``host`` is the daemon address the build will use (None: found like the client
-    finds it), which selects the ``proxies`` entry. Proxy values are added to
-    ``secret_args`` so no display shows them.
-    """
-    from .client import resolve_endpoint
-    from .errors import DaemonUnavailable
-
-    env = os.environ if env is None else env
-    config = load_docker_config(env)
-    try:
-        daemon_host = resolve_endpoint(host, env).host
-    except DaemonUnavailable:
-        daemon_host = ""  # the client will raise the same error right after
-    changes: dict[str, Any] = {
-        "registry_config": registry_config_from_docker_config(env, config=config)
-    }
-    proxies = proxy_build_args(config, daemon_host, options.build_args)
-    if proxies:
-        changes["build_args"] = {**options.build_args, **proxies}
-        changes["secret_args"] = options.secret_args | frozenset(proxies)
-        changes["implicit_args"] = options.implicit_args | frozenset(proxies)
-    return options.replace(**changes)

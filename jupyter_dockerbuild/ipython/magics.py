@@ -14,11 +14,11 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, Float, Int, Unicode
 
-from .errors import BuildCancelled, ContextError, DockerBuildError, OptionsError
+from ..errors import BuildCancelled, ContextError, DockerBuildError, OptionsError
 
 
 def _flag_bool(value: str | None, flag: str) -> bool | None:
-    from .options import parse_bool
+    from ..builder.options import parse_bool
 
     return None if value is None else parse_bool(value, flag)
 
@@ -268,9 +268,9 @@ class DockerBuildMagics(Magics):
         """
         # Only what the first paint needs is imported up front; the HTTP stack
         # (requests alone costs ~100 ms in a fresh kernel) comes after the view is up.
-        from .options import BuildOptions
-        from .progress import BuildState, parse_instructions
-        from .view import make_view
+        from ..builder.options import BuildOptions
+        from ..builder.state import BuildState, parse_instructions
+        from ..ui.text import make_view
 
         try:
             args = parse_argstring(self.dockerbuild, line)
@@ -310,7 +310,7 @@ class DockerBuildMagics(Magics):
             values["force_rm"] = _flag_bool(args.force_rm, "--force-rm")
         if args.form:
             # The form validates as it goes: invalid flags pre-fill it, flagged.
-            from .form import BuildForm
+            from ..ui.form import BuildForm
 
             form = BuildForm(
                 cell,
@@ -343,9 +343,9 @@ class DockerBuildMagics(Magics):
         pending = BuildState(dockerfile or "", tags=options.tags, line_offset=1)
         view.update(pending)
         try:
-            from .auth import apply_docker_config
-            from .builder import run_build
-            from .client import DockerClient
+            from ..builder.docker_config import apply_docker_config
+            from ..builder.pipeline import run_build
+            from ..engine.client import DockerClient
 
             # Credentials and proxies from the docker config, for the daemon we build on.
             options = apply_docker_config(options, host=args.docker_host or self.host)
@@ -397,13 +397,3 @@ class DockerBuildMagics(Magics):
                 )
             files[path] = value
         return files
-
-
-def register(ipython: Any) -> None:
-    """Register the magics (called by ``%load_ext jupyter_dockerbuild``)."""
-    from .complete import register as register_completion
-    from .magic_images import register as register_image_magics
-
-    ipython.register_magics(DockerBuildMagics)
-    register_image_magics(ipython)
-    register_completion(ipython)

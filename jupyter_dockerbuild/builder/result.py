@@ -1,0 +1,134 @@
+"""What a build produced: :class:`BuildResult`, its steps, and its plain-text summary.
+
+Frozen data, made by :meth:`~jupyter_dockerbuild.builder.state.BuildState.result`. The
+summary is here, not in the UI layer, because the result's own ``repr`` shows it; the
+methods that look at the image (``history``, ``run``, ``compare``) call down into the
+images layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+StepStatus = Literal["waiting", "running", "done", "cached", "failed", "cancelled"]
+BuildStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+
+__all__ = ["BuildResult", "BuildStatus", "StepResult", "StepStatus", "render_summary"]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A finished step, as kept on the result."""
+
+    number: int
+    instruction: str
+    line: int | None
+    status: StepStatus
+    cached: bool
+    duration: float | None
+
+
+@dataclass(frozen=True, repr=False)
+class BuildResult:
+    """What a build produced: keep it (``--out NAME``) to look at the log or steps later."""
+
+    status: BuildStatus
+    image_id: str | None
+    tags: tuple[str, ...]
+    steps: tuple[StepResult, ...]
+    warnings: tuple[str, ...]
+    unused_build_args: tuple[str, ...]
+    log: str
+    elapsed: float
+    error: str | None = None
+    exit_code: int | None = None
+    failed_step: StepResult | None = None
+    #: Names of build args whose values are never displayed (history masks them too).
+    secret_build_args: tuple[str, ...] = ()
+    #: Lines before the Dockerfile's first line (1 in a %%dockerbuild cell): step lines
+    #: above are cell lines when this is non-zero.
+    line_offset: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True if the build succeeded."""
+        return self.status == "succeeded"
+
+    @property
+    def short_id(self) -> str | None:
+        """The 12-hex-digit image id the docker CLI shows."""
+        if not self.image_id:
+            return None
+        return self.image_id.split(":", 1)[-1][:12]
+
+    def __repr__(self) -> str:
+        if self.ok:
+            tags = f" tags={list(self.tags)}" if self.tags else ""
+            return (
+                f"<BuildResult succeeded {self.short_id}{tags} "
+                f"{len(self.steps)} steps in {self.elapsed:.1f}s>"
+            )
+        return f"<BuildResult {self.status}: {self.error}>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self) if cycle else render_summary(self))
+
+    def history(self, **kwargs: Any) -> Any:
+        """The image's layers (``GET /images/{id}/history``) as a table."""
+        from ..images.history import history
+
+        return history(self, **kwargs)
+
+    def run(self, *cmd: str, **kwargs: Any) -> Any:
+        """Run ``cmd`` (or the image's CMD) once in a new container; see ``run_image``."""
+        from ..images.run import run_image
+
+        if not self.image_id:
+            raise ValueError("this build produced no image to run")
+        return run_image(self, *cmd, **kwargs)
+
+    def compare(self, other: Any, **kwargs: Any) -> Any:
+        """Which layers this image shares with ``other`` (a result or a tag)."""
+        from ..images.compare import compare
+
+        return compare(self, other, **kwargs)
+
+
+def _secs(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.1f}s"
+
+
+def render_summary(build: Any) -> str:
+    """A static multi-line plain-text summary of a build result (or of a state's result)."""
+    # Anything that is not a result is a BuildState (which imports this module).
+    result = build if isinstance(build, BuildResult) else build.result()
+    total = len(result.steps)
+    cached = sum(1 for s in result.steps if s.cached)
+    lines: list[str] = []
+    if result.ok:
+        tags = "  " + " ".join(result.tags) if result.tags else ""
+        lines.append(f"Built {result.image_id} in {result.elapsed:.1f}s{tags}")
+    elif result.status == "cancelled":
+        at = next((s for s in result.steps if s.status == "cancelled"), None)
+        where = f" at step {at.number}/{total}" if at else ""
+        lines.append(f"Cancelled after {result.elapsed:.1f}s{where}")
+    else:
+        step = result.failed_step
+        where = ""
+        # Errors explained by the builder already start with "step k/N (cell line L)".
+        if step is not None and not (result.error or "").startswith("step "):
+            where = f" at step {step.number}/{total}"
+            if step.line:
+                label = "cell line" if result.line_offset else "line"
+                where += f" ({label} {step.line})"
+        lines.append(f"Failed after {result.elapsed:.1f}s{where}: {result.error}")
+    for s in result.steps:
+        mark = {"done": "✓", "cached": "✓", "failed": "✗", "cancelled": "■", "running": "▶"}
+        right = "CACHED" if s.cached else _secs(s.duration)
+        lines.append(f" {mark.get(s.status, ' ')} {s.number:>2} {s.instruction}  {right}".rstrip())
+    for w in result.warnings:
+        lines.append(f" ⚠ {w}")
+    if total:
+        lines.append(f" {total} steps ({cached} cached)")
+    return "\n".join(lines)

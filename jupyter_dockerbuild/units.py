@@ -1,0 +1,28 @@
+"""Byte counts for people: ``64MiB`` to read, ``64m`` to type on a command line.
+
+The lowest layer (beside :mod:`~jupyter_dockerbuild.errors`): sizes are shown by the
+images, builder and UI layers alike.
+"""
+
+from __future__ import annotations
+
+
+def format_size(num: int) -> str:
+    """Format bytes the way a person reads them (``64MiB``, ``1.5GiB``)."""
+    if num < 0:
+        return "unlimited"
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if num >= scale:
+            value = num / scale
+            return f"{value:.{0 if value == int(value) else 1}f}{unit}"
+    return f"{num}B"
+
+
+def format_size_flag(num: int) -> str:
+    """Write a byte count the way one types it on the command line (``64m``, ``2g``)."""
+    if num <= 0:
+        return str(num)
+    for suffix, scale in (("g", 1024**3), ("m", 1024**2), ("k", 1024)):
+        if num % scale == 0:
+            return f"{num // scale}{suffix}"
+    return str(num)
