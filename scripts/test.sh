@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 echo "==> ruff"
-lint=(jupyter_dockerbuild tests)
+lint=(jupyter_dockerbuild tests build_labextension.py)
 [ -d bench ] && lint+=(bench)
 .venv/bin/ruff check "${lint[@]}"
 .venv/bin/ruff format --check "${lint[@]}"
