@@ -28,6 +28,7 @@ from ..engine.config import load_docker_config
 from ..engine.registry import Reference, explain_registry_error, split_reference
 from ..engine.stream import JSONStreamDecoder
 from ..errors import DaemonError, HelperError, HTTPError, PushError, StreamError
+from ..units import format_size
 
 PushStatus = Literal["pending", "running", "pushed", "failed", "cancelled"]
 
@@ -147,7 +148,11 @@ class PushState:
             title += f"  {self.digest}"
         out = [title]
         for layer_id, la in self.layers.items():
-            amount = f"  {la.current}/{la.total} B" if la.total and not la.done else ""
+            amount = (
+                f"  {format_size(la.current)} / {format_size(la.total)}"
+                if la.total and not la.done
+                else ""
+            )
             out.append(f"  {layer_id[:12]}: {la.status}{amount}")
         return out
 
