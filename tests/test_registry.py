@@ -248,6 +248,7 @@ def test_credential_helper_store_push_pull_and_logout(
     docker.delete(f"/images/{ref}", params={"force": "1"})
     result = build_from(ref)  # X-Registry-Config from the helper's list + get
     assert marker in result.log
+    docker.delete(f"/images/{result.image_id}", params={"force": "1"})
 
     out = logout(reg.address)
     assert "docker-credential-jdbkeys" in out.erased
@@ -271,7 +272,9 @@ def test_cred_helpers_entry_for_the_registry(reg, cfg, repo, docker, tmp_path, m
     )
     push(built)
     docker.delete(f"/images/{ref}", params={"force": "1"})
-    assert marker in build_from(ref).log
+    result = build_from(ref)
+    assert marker in result.log
+    docker.delete(f"/images/{result.image_id}", params={"force": "1"})
 
 
 def test_login_reuses_stored_credentials_and_reads_stdin(reg, cfg):
@@ -472,6 +475,44 @@ def test_push_of_a_tag_without_registry_is_refused_before_any_request(repo, cfg)
     built, _ = build_unique(f"{repo}:1")
     with pytest.raises(PushError, match="would go to Docker Hub"):
         push(built, client=dead)
+
+
+def test_cancelling_a_push_mid_layer(reg, cfg, repo, docker):
+    import threading
+
+    logged_in(cfg, reg)
+    image = f"{reg.address}/{repo}:cancel"
+    built, _ = build_unique(image, size=30_000_000)
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def view(state: PushState) -> None:
+        seen.extend(la.status for la in state.layers.values())
+        if any(la.status == "Pushing" for la in state.layers.values()):
+            cancel.set()  # what the form's Cancel button does, from another thread
+
+    with pytest.raises(PushError, match=f"the push of {image} was cancelled"):
+        push(built, progress=view, cancel_event=cancel)
+    assert "Pushing" in seen
+    assert docker.image_exists(image)
+    resp = requests.head(
+        f"https://{reg.address}/v2/{repo}/manifests/cancel",
+        auth=(reg.user, reg.password),
+        verify=reg.ca,
+        timeout=10,
+    )
+    assert resp.status_code == 404  # nothing half-pushed under the tag
+
+
+def test_push_tags_are_checked_before_a_build():
+    from jupyter_dockerbuild.images.push import check_push_tags
+
+    with pytest.raises(PushError, match="--push needs a tag naming the registry"):
+        check_push_tags([])
+    with pytest.raises(PushError, match="would go to Docker Hub"):
+        check_push_tags(["127.0.0.1:5443/team/ok:1", "myenv:1"])
+    [ref] = check_push_tags(["127.0.0.1:5443/team/app"])
+    assert str(ref) == "127.0.0.1:5443/team/app:latest"
 
 
 def test_push_of_an_image_that_is_not_there(reg, cfg, repo):

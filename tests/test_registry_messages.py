@@ -103,6 +103,15 @@ def test_push_and_login_messages():
     assert login is not None and login.startswith(f"registry {R} refused the user name or password")
 
 
+def test_docker_hub_pulls_are_left_to_the_builder():
+    offline = (
+        'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: '
+        "no such host"
+    )
+    assert explain_registry_error(offline, instruction="FROM python:3.12-slim") is None
+    assert explain_registry_error(offline) is None
+
+
 def test_steps_that_pull_nothing_are_left_alone():
     assert explain_registry_error(DOWN, instruction="RUN wget http://127.0.0.1:5443/x") is None
     assert explain_registry_error("The command returned a non-zero code: 1") is None

@@ -210,6 +210,10 @@ def explain_registry_error(
         if image is None:
             return None  # a RUN or ADD <url> step: whatever failed, it was no registry
     host = registry or _registry_of(message, image)
+    if host in (DOCKER_HUB, "registry-1.docker.io") and registry is None:
+        # Docker Hub pulls keep the builder's own advice (build the base locally):
+        # these machines reach no public registry.
+        return None
     name = f"registry {host}" if host else "the registry"
     login_hint = f"%docker_login {host}" if host else "%docker_login REGISTRY"
     cli_hint = f"docker login {host}" if host else "docker login"

@@ -17,13 +17,14 @@ the registry and the cause; the image stays on the daemon.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..engine.auth import credentials_for_registry, encode_registry_auth
-from ..engine.client import DockerClient
+from ..engine.client import BuildResponse, DockerClient
 from ..engine.config import load_docker_config
 from ..engine.registry import Reference, explain_registry_error, split_reference
 from ..engine.stream import JSONStreamDecoder
@@ -212,7 +213,23 @@ def _targets(target: Any) -> tuple[list[str], str | None]:
     raise PushError(f"cannot push {type(target).__name__}: give a build result or a tag")
 
 
-def _check_reference(name: str) -> Reference:
+def check_push_tags(tags: Iterable[str]) -> list[Reference]:
+    """Check, before building, that every tag can be pushed: raise :class:`PushError`.
+
+    For ``--push``: a build without a tag, or a tag that names no registry host (it
+    would go to Docker Hub), is refused before anything is sent.
+    """
+    names = list(tags)
+    if not names:
+        raise PushError(
+            "--push needs a tag naming the registry: add -t REGISTRY/NAME:TAG "
+            "(e.g. -t 127.0.0.1:5443/team/app:1)"
+        )
+    return [push_reference(n) for n in names]
+
+
+def push_reference(name: str) -> Reference:
+    """Parse a tag to push; :class:`PushError` if it names no registry or is a digest."""
     try:
         ref = split_reference(name)
     except ValueError as exc:
@@ -258,6 +275,8 @@ def push(
     env: Mapping[str, str] | None = None,
     progress: bool | Callable[[PushState], None] = False,
     config: Mapping[str, Any] | None = None,
+    cancel_event: threading.Event | None = None,
+    on_response: Callable[[BuildResponse], None] | None = None,
 ) -> PushResult:
     """Push a build result's tags (or the tags named) to their registries.
 
@@ -267,9 +286,13 @@ def push(
     after each message (a view; it throttles itself), or True to print like the CLI.
     Returns a :class:`PushResult` with each tag's digest. Raises :class:`PushError`
     (the image is kept on the daemon) naming the registry and the cause.
+
+    A Cancel button sets ``cancel_event`` or calls ``cancel()`` on the response handed
+    to ``on_response`` (from another thread): the connection closes, the daemon stops
+    the push, and :class:`PushError` says it was cancelled.
     """
     names, image_id = _targets(target)
-    refs = [_check_reference(n) for n in names]
+    refs = [push_reference(n) for n in names]
     on_state: Callable[[PushState], None] | None
     on_state = _Printer() if progress is True else (progress or None)
     owns = client is None
@@ -285,7 +308,9 @@ def push(
                     reference=str(ref),
                 )
         config = load_docker_config(env) if config is None else config
-        pushed = [_push_one(client, ref, config, env, on_state) for ref in refs]
+        pushed = [
+            _push_one(client, ref, config, env, on_state, cancel_event, on_response) for ref in refs
+        ]
     finally:
         if owns:
             client.close()
@@ -298,6 +323,8 @@ def _push_one(
     config: Mapping[str, Any],
     env: Mapping[str, str] | None,
     on_state: Callable[[PushState], None] | None,
+    cancel_event: threading.Event | None = None,
+    on_response: Callable[[BuildResponse], None] | None = None,
 ) -> PushedTag:
     name = str(ref)
     kept = f"; the image is still on the daemon as {name}"
@@ -329,12 +356,24 @@ def _push_one(
         except HTTPError as exc:
             state.fail(exc.message)
             raise failed(exc.message) from None
+        if on_response is not None:
+            on_response(response)
         decoder = JSONStreamDecoder()
         for chunk in response.chunks():
+            if cancel_event is not None and cancel_event.is_set():
+                break
             for event in decoder.feed(chunk):
                 state.apply(event)
             if on_state is not None:
                 on_state(state)
+        if response.cancelled or (cancel_event is not None and cancel_event.is_set()):
+            response.cancel()
+            state.cancel()
+            if on_state is not None:
+                on_state(state)
+            raise PushError(
+                f"the push of {name} was cancelled{kept}", registry=ref.host, reference=name
+            )
         for event in decoder.close():
             state.apply(event)
         state.finish()
