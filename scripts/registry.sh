@@ -168,8 +168,12 @@ storage:
   delete:
     enabled: true
   maintenance:
+    # Uploads cut off by the fault tests (dropped, cancelled) are purged after 2 hours.
     uploadpurging:
-      enabled: false
+      enabled: true
+      age: 2h
+      interval: 2h
+      dryrun: false
 http:
   addr: "$LISTEN"
   secret: $secret
