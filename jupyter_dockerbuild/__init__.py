@@ -28,7 +28,10 @@ __all__ = [
     "ensure_base_image",
     "history",
     "load_ipython_extension",
+    "login",
+    "logout",
     "prune",
+    "push",
     "run_image",
 ]
 
@@ -46,6 +49,9 @@ _LAZY = {
     "history": "images.history",
     "compare": "images.compare",
     "prune": "images.prune",
+    "push": "images.push",
+    "login": "engine.registry",
+    "logout": "engine.registry",
     "run_image": "images.run",
     "BuildCancelled": "errors",
     "DockerBuildError": "errors",
