@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..units import format_size
 from .options import BuildOptions
-from .preflight import check_dockerfile
 from .state import BuildState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +29,9 @@ class ClassicBuilder:
 
     def preflight(self, dockerfile: str, options: BuildOptions, *, line_offset: int) -> None:
         """Refuse BuildKit-only syntax with one clear sentence, not an opaque daemon error."""
+        # Imported here: the magic imports this module before its first paint.
+        from .preflight import check_dockerfile
+
         check_dockerfile(dockerfile, line_offset=line_offset)
 
     def start(
