@@ -4,7 +4,7 @@ Secrets are planted where a user keeps them: a registry password in the docker c
 (``auths``), a password inside a proxy URL there (``proxies``), and a token passed as
 ``--build-arg TOKEN`` from the kernel's environment. A real build then runs on the main
 daemon (``FROM local/busybox``) through the magic in an IPython shell, through
-``run_build`` with the widget's renderer, and through a real kernel whose outputs are
+``execute`` with the widget's renderer, and through a real kernel whose outputs are
 saved as a notebook; every text that reaches the user is scanned for the secrets.
 """
 
@@ -21,9 +21,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from kernelutil import execute
 
+from jupyter_dockerbuild.builder import pipeline
 from jupyter_dockerbuild.builder.docker_config import apply_docker_config
 from jupyter_dockerbuild.builder.options import BuildOptions
-from jupyter_dockerbuild.builder.pipeline import run_build
 from jupyter_dockerbuild.builder.result import render_summary
 from jupyter_dockerbuild.engine.auth import registry_config_from_docker_config
 from jupyter_dockerbuild.errors import BuildError
@@ -125,16 +125,17 @@ class RecordingView:
 
 
 def test_options_and_every_renderer(secrets, docker, base_image):
-    options = apply_docker_config(
-        BuildOptions.from_user(build_args=["TOKEN"], network="none", no_cache=True)
-    )
+    given = BuildOptions.from_user(build_args=["TOKEN"], network="none", no_cache=True)
+    options = apply_docker_config(given)
     assert options.registry_config == secrets.header
     for shown in (repr(options), options.to_cli(), options.to_cli(magic=True), str(options)):
         secrets.assert_absent("the options' repr / command line", shown)
     secrets.assert_absent("masked build args", str(options.masked_build_args()))
     view = RecordingView()
-    result = run_build(dockerfile(base_image), options, client=docker, view=view)
+    # execute() applies the docker config itself, like the magic and the form rely on.
+    result = pipeline.execute(dockerfile(base_image), given, client=docker, view=view)
     assert result.ok and len(view.html) > 1
+    assert "token-and-proxy-are-set" in result.log  # the build really had both
     secrets.assert_absent("the widget's HTML", "\n".join(view.html))
     secrets.assert_absent("the text view", view.text.getvalue())
     secrets.assert_absent("the result", repr(result) + render_summary(result) + result.log)
