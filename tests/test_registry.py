@@ -374,13 +374,17 @@ def test_login_writes_through_a_symlink_and_keeps_the_mode(reg, cfg, tmp_path):
 
 
 def test_pull_without_credentials(reg, cfg, private_base):
-    raw, _, options = daemon_error(private_base)
+    raw, error, options = daemon_error(private_base)
     explained = explain_registry_error(
         raw, instruction=f"FROM {private_base}", registry_config=options.registry_config
     )
     assert explained is not None
     assert explained.startswith(f"registry {reg.address} needs credentials")
     assert f"%docker_login {reg.address}" in explained
+    # The cell's error is that sentence, naming the base image and the cell's step.
+    message = str(error)
+    assert message.startswith(f"step 1/2 (line 1): base image {private_base!r} is not on")
+    assert message.endswith(explained)
 
 
 def test_pull_with_a_wrong_password(reg, cfg, private_base):

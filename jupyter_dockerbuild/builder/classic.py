@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..engine.registry import explain_registry_error, image_of_instruction
 from ..units import format_size
 from .options import BuildOptions
 from .state import BuildState
@@ -110,6 +111,15 @@ def explain_error(message: str, code: int | None, options: BuildOptions, state: 
             f"-f/--file {options.dockerfile!r}: there is no such file in the build context "
             f"({message})"
         )
+    # A registry we can name (a private or loopback one) gets its own sentence: log in,
+    # start it, trust its CA. Docker Hub images fall through to "build it locally".
+    registry = explain_registry_error(
+        message, instruction=instruction, registry_config=options.registry_config
+    )
+    if registry is not None:
+        pulled = image_of_instruction(instruction) if instruction else None
+        subject = f"base image {pulled!r} is not on the daemon and " if pulled else ""
+        return f"{where}{subject}{registry}"
     if any(
         s in lowered
         for s in (
