@@ -416,9 +416,12 @@ class BuildResponse:
     the daemon kill the running build container.
     """
 
-    def __init__(self, response: requests.Response) -> None:
+    def __init__(
+        self, response: requests.Response, *, on_cancel: Callable[[], object] | None = None
+    ) -> None:
         self._response = response
         self._lock = threading.Lock()
+        self._on_cancel = on_cancel
         self.cancelled = False
 
     @property
@@ -438,19 +441,38 @@ class BuildResponse:
             ) from exc
 
     def cancel(self) -> None:
-        """Stop the build: close the connection so the daemon cancels it."""
+        """Stop the build: ask the daemon to cancel it (BuildKit), then close the connection.
+
+        Closing alone makes the daemon cancel the build too; the explicit request (see
+        :meth:`DockerClient.cancel_build`) lets BuildKit end it with "context canceled"
+        rather than notice a dead connection.
+        """
+        if not self._mark_cancelled():
+            return
+        if self._on_cancel is not None:
+            try:
+                self._on_cancel()
+            except Exception:
+                pass
+        self._hang_up()
+
+    def _mark_cancelled(self) -> bool:
+        """Set :attr:`cancelled`; False if it already was (cancel only once)."""
         with self._lock:
             if self.cancelled:
-                return
+                return False
             self.cancelled = True
-            # shutdown() (not close()) is what wakes a recv() blocked in another thread.
-            conn = getattr(self._response.raw, "connection", None)
-            sock = getattr(conn, "sock", None)
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            return True
+
+    def _hang_up(self) -> None:
+        # shutdown() (not close()) is what wakes a recv() blocked in another thread.
+        conn = getattr(self._response.raw, "connection", None)
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.close()
 
     def close(self) -> None:
@@ -648,11 +670,15 @@ class DockerClient:
         query: list[tuple[str, str]],
         body: Iterable[bytes] | None,
         headers: Mapping[str, str],
+        *,
+        build_id: str | None = None,
     ) -> BuildResponse:
         """POST ``/build`` with a tar body; return the streaming response.
 
         The body is sent chunked as it is produced (a large context is never held in
-        memory). There is no read timeout: a silent RUN step may take hours.
+        memory). There is no read timeout: a silent RUN step may take hours. With
+        ``build_id`` (the ``buildid`` of a BuildKit build), cancelling the response also
+        sends ``POST /build/cancel?id=``.
         """
         # The version is negotiated before the body generator starts being consumed.
         _ = self.api_version
@@ -665,7 +691,20 @@ class DockerClient:
             stream=True,
             timeout=(self.timeout, None),
         )
-        return BuildResponse(resp)
+        if build_id is None:
+            return BuildResponse(resp)
+        return BuildResponse(resp, on_cancel=lambda: self.cancel_build(build_id))
+
+    def cancel_build(self, build_id: str, *, timeout: float = 1.0) -> None:
+        """``POST /build/cancel?id=``: BuildKit stops the build with that ``buildid``.
+
+        Bounded by ``timeout`` seconds: a cancel must not wait for a busy daemon. The
+        daemon answers 200 also for an id it does not know (the build already ended).
+        """
+        resp = self.request(
+            "POST", "/build/cancel", params={"id": build_id}, timeout=(timeout, timeout)
+        )
+        resp.close()
 
     def auth(self, auth_config: Mapping[str, str]) -> dict[str, Any]:
         """``POST /auth``: the daemon checks credentials against the registry.

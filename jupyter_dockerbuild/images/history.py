@@ -465,13 +465,17 @@ def build_history(
     inspect: Mapping[str, Any],
     rows: Sequence[Mapping[str, Any]],
     layer_counts: Mapping[str, int] | None = None,
+    *,
+    base_rows: tuple[str | None, int] | None = None,
 ) -> ImageHistory:
     """Fold the daemon's answers into an :class:`ImageHistory` (pure).
 
     ``inspect`` is ``GET /images/{id}/json``, ``rows`` is ``GET /images/{id}/history``
     (newest first, as the daemon sends it) and ``layer_counts`` maps the image id of
     each row to the length of its ``RootFS.Layers`` (what tells exactly which rows
-    added a layer; without it sizes and instructions are used).
+    added a layer; without it sizes and instructions are used). ``base_rows`` is the
+    base image's name and row count when no tagged ancestor shows it: BuildKit keeps no
+    intermediate images, so every older row is ``<missing>``.
     """
     oldest_first = [dict(r) for r in reversed(rows)]
     for r in oldest_first:
@@ -491,6 +495,8 @@ def build_history(
     base = None
     if base_index >= 0:
         base = sorted(t for t in oldest_first[base_index]["Tags"] if t != "<none>:<none>")[0]
+    elif base_rows is not None and 0 < base_rows[1] < len(oldest_first):
+        base, base_index = base_rows[0], base_rows[1] - 1
 
     history_rows = []
     for i, (raw, (instruction, build_args), (adds, layer)) in enumerate(
@@ -584,11 +590,57 @@ def history(
             except ImageNotFound:
                 continue  # removed meanwhile: that row falls back on its size
             counts[row_id] = len((row_info.get("RootFS") or {}).get("Layers") or ())
-        hist = build_history(info, rows, counts)
+        hist = build_history(info, rows, counts, base_rows=_untagged_base(c, image, info, rows))
     # A BuildResult knows which of its build args were secret (env or form toggle).
     if secret_args is None:
         secret_args = getattr(image, "secret_build_args", ()) or ()
     return mask_secret_args(hist, secret_args)
+
+
+_FROM_VERTEX_RE = re.compile(r"\[[^\]]*\] FROM (?:--\S+ )*(\S+)")
+_BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
+
+
+def _untagged_base(
+    client: DockerClient, image: Any, info: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+) -> tuple[str | None, int] | None:
+    """The base of a BuildKit-built image (no tagged ancestor row): name, row count.
+
+    A BuildKit result names its base in its FROM steps: the one whose layers and rows
+    the image starts with is the base. Otherwise the rows BuildKit's Dockerfile
+    frontend wrote (comment ``buildkit.dockerfile.v0``) are the image's own steps.
+    """
+    oldest = list(reversed(rows))
+    if any(t != "<none>:<none>" for r in oldest[:-1] for t in (r.get("Tags") or ())):
+        return None  # the classic builder's ancestry names the base itself
+    layers = list((info.get("RootFS") or {}).get("Layers") or ())
+    best: tuple[str | None, int] | None = None
+    for step in getattr(image, "steps", ()) if getattr(image, "builder", "") == "buildkit" else ():
+        match = _FROM_VERTEX_RE.match(step.instruction)
+        if not match:
+            continue
+        try:
+            base = _inspect(client, match.group(1))
+        except ImageNotFound:
+            continue
+        base_rows = list(client.get_json(f"/images/{quote(str(base['Id']), safe='')}/history"))
+        base_layers = list((base.get("RootFS") or {}).get("Layers") or ())
+        n = len(base_rows)
+        same_rows = [r.get("CreatedBy") for r in reversed(base_rows)] == [
+            r.get("CreatedBy") for r in oldest[:n]
+        ]
+        if same_rows and layers[: len(base_layers)] == base_layers and n < len(oldest):
+            tags = sorted(t for t in base.get("RepoTags") or () if t != "<none>:<none>")
+            if best is None or n > best[1]:
+                best = (tags[0] if tags else match.group(1), n)
+    if best is not None:
+        return best
+    own = 0
+    for row in reversed(oldest):
+        if row.get("Comment") != _BUILDKIT_COMMENT:
+            break
+        own += 1
+    return (None, len(oldest) - own) if 0 < own < len(oldest) else None
 
 
 # --------------------------------------------------------------------------------------
