@@ -22,9 +22,12 @@ class FakeDaemon:
         api_version: str = "1.41",
         min_version: str = "1.12",
         build: Callable[[BaseHTTPRequestHandler], None] | None = None,
+        version: str | None = None,
     ) -> None:
         self.api_version = api_version
         self.min_version = min_version
+        #: The Docker release ``/version`` reports (None: leave ``Version`` out).
+        self.version = version
         self.build_handler = build
         self.requests: list[tuple[str, str]] = []
         fake = self
@@ -51,10 +54,10 @@ class FakeDaemon:
                     self.end_headers()
                     self.wfile.write(b"OK")
                 elif self.path == "/version":
-                    self._json(
-                        200,
-                        {"ApiVersion": fake.api_version, "MinAPIVersion": fake.min_version},
-                    )
+                    body = {"ApiVersion": fake.api_version, "MinAPIVersion": fake.min_version}
+                    if fake.version is not None:
+                        body["Version"] = fake.version
+                    self._json(200, body)
                 else:
                     self._json(404, {"message": "page not found"})
 
@@ -69,7 +72,12 @@ class FakeDaemon:
                             break
                 else:
                     self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
-                if "/build" in self.path and fake.build_handler is not None:
+                if "/build/cancel" in self.path:
+                    # BuildKit's cancel by build id: the daemon answers 200, empty.
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif "/build" in self.path and fake.build_handler is not None:
                     fake.build_handler(self)
                 else:
                     self._json(404, {"message": "page not found"})

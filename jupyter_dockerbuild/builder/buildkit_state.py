@@ -290,6 +290,10 @@ class VertexLog:
 
     def tail(self, n: int, stream: int | None = None) -> list[str]:
         """The last ``n`` complete lines (of one stream, or both in order), oldest first."""
+        return [item.text for item in self.tail_lines(n, stream)]
+
+    def tail_lines(self, n: int, stream: int | None = None) -> list[LogLine]:
+        """:meth:`tail` with each line's stream and number (a view colours stderr)."""
         if n <= 0:
             return []
         streams = [stream] if stream is not None else [STDOUT, STDERR]
@@ -298,7 +302,7 @@ class VertexLog:
             kept = self._kept[STDERR if s == STDERR else STDOUT]
             candidates.extend(kept[i] for i in range(max(0, len(kept) - n), len(kept)))
         candidates.sort(key=_number)
-        return [item.text for item in candidates[-n:]]
+        return candidates[-n:]
 
     def text(self, stream: int | None = None) -> str:
         """The kept lines as text (one stream, or both in order), newline-terminated."""
@@ -589,6 +593,18 @@ class BuildKitState:
             return vertex.exit_code
         match = _EXIT_RE.search(self.error or "")
         return int(match.group(1)) if match else None
+
+    def daemon_now(self) -> float | None:
+        """The daemon's clock now, as far as it can be known without asking it.
+
+        The first vertex's start (daemon time) plus the local seconds since it arrived:
+        a running vertex's timer then moves with the local clock and needs no clock
+        agreement between this machine and the daemon's. None before any vertex started.
+        """
+        if self._local_start is None or self._daemon_start is None:
+            return None
+        estimate = self._daemon_start + (self._clock() - self._local_start)
+        return max(estimate, self._daemon_last or estimate)
 
     def elapsed(self) -> float:
         """Seconds since the first vertex started: local clock while running, else daemon's."""

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..engine.registry import explain_registry_error, image_of_instruction
 from ..units import format_size
 from .options import BuildOptions
 from .state import BuildState
@@ -61,6 +60,10 @@ def explain_error(message: str, code: int | None, options: BuildOptions, state: 
     The daemon's text stays in the message (people search for it); we add what it
     leaves out: the step and cell line, the flag that caused it, what to try.
     """
+    # Imported here: the registry module loads the HTTP stack, and the magic imports
+    # this module before its first paint.
+    from ..engine.registry import explain_registry_error, image_of_instruction
+
     step = state.error.step if state.error is not None else None
     info = state.steps[step - 1] if step is not None and 0 < step <= len(state.steps) else None
     where = ""

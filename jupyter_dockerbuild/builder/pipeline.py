@@ -7,7 +7,10 @@ request, the events folded into the state as they stream, cancel, and the closin
 the response, the view and the client it made, whatever happens.
 
 What differs between builders sits behind :class:`Builder`: the classic builder
-(:mod:`.classic`) today; a BuildKit one (``/build?version=2``) plugs in beside it.
+(:mod:`.classic`) and BuildKit (:mod:`.buildkit`, ``/build?version=2``). Which one runs
+is chosen by :mod:`.choose` (``builder="buildkit"|"classic"|"auto"``, else
+``DOCKER_BUILDKIT``, else auto); when auto leaves it to the daemon's default, the view
+first shows the classic state and switches to BuildKit's once the daemon said so.
 
 Failure is an event, not an HTTP status: an error before streaming (4xx/5xx) and an
 ``errorDetail`` inside the stream both end as one
@@ -88,6 +91,36 @@ class Builder(Protocol):
     ) -> str:
         """Turn the daemon's error into one sentence naming the culprit."""
 
+    # Optional (looked up with getattr, so a minimal builder needs none of them):
+    #   new_state(dockerfile, options, *, line_offset) -> BuildState   the state it folds into
+    #   refuse_options(options)                 refuse options it ignores, before anything
+    #   check_daemon(client, dockerfile, options, *, line_offset)   what this daemon can't
+    #                                           do, after /version and before /build
+
+
+def _make_builder(name: str) -> Builder:
+    if name == "buildkit":
+        from .buildkit import BuildKitBuilder
+
+        return BuildKitBuilder()
+    return ClassicBuilder()
+
+
+def _new_state(builder: Builder, text: str, options: BuildOptions, line_offset: int) -> BuildState:
+    make = getattr(builder, "new_state", None)
+    if make is not None:
+        state: BuildState = make(text, options, line_offset=line_offset)
+        return state
+    return BuildState(text, tags=options.tags, line_offset=line_offset)
+
+
+def _preflight(builder: Builder, text: str | None, options: BuildOptions, line_offset: int) -> None:
+    refuse = getattr(builder, "refuse_options", None)
+    if refuse is not None:
+        refuse(options)
+    if text is not None and not options.remote:
+        builder.preflight(text, options, line_offset=line_offset)
+
 
 def _dockerfile_text(
     dockerfile: str | None, options: BuildOptions, context_dir: str | os.PathLike[str] | None
@@ -117,8 +150,9 @@ def execute(
     line_offset: int = 0,
     cancel_event: threading.Event | None = None,
     on_response: Callable[[BuildResponse], object] | None = None,
-    builder: Builder | None = None,
+    builder: Builder | str | None = None,
     docker_config: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """Build an image and return its :class:`BuildResult`.
 
@@ -129,8 +163,10 @@ def execute(
     config adds registry credentials and proxies for that daemon, as ``docker build``
     does. ``line_offset`` is how many lines come before the Dockerfile's first (the
     magic's line). ``on_response`` gets the streaming response as soon as there is one
-    (the form keeps it to cancel from another thread). ``builder`` is the classic
-    builder unless given.
+    (the form keeps it to cancel from another thread). ``builder`` is a
+    :class:`Builder`, or ``"buildkit"``, ``"classic"`` or ``"auto"``; None: as
+    ``DOCKER_BUILDKIT`` in ``env`` (default ``os.environ``) says, else auto (see
+    :mod:`.choose`). The result's ``builder`` names the one that ran.
 
     ``view`` gets the state from before anything slow happens and is always closed,
     also when the build fails before the request.
@@ -141,21 +177,52 @@ def execute(
     container, the view shows "cancelled", and the interrupt is re-raised.
     """
     view = view or NullView()
-    builder = builder or ClassicBuilder()
     text = _dockerfile_text(dockerfile, options, context_dir)
-    state = BuildState(text or "", tags=options.tags, line_offset=line_offset)
+    refused: DockerBuildError | None = None
+    note = ""
+    undecided = False
+    if builder is None or isinstance(builder, str):
+        from .choose import choose_builder
+
+        try:
+            choice = choose_builder(builder, text, options, line_offset=line_offset, env=env)
+            note, undecided = choice.reason, choice.name is None
+            builder = _make_builder(choice.name or "classic")
+        except DockerBuildError as exc:
+            # Shown in the view like any other failure before the request.
+            refused, builder = exc, ClassicBuilder()
+    state = _new_state(builder, text or "", options, line_offset)
     state.secret_args = tuple(sorted(options.secret_args))
+    state.builder_note = note
     owns_client = client is None
     response: BuildResponse | None = None
     try:
         # First paint: the steps, waiting, before anything slow.
         view.update(state)
-        if text is not None and not options.remote:
-            builder.preflight(text, options, line_offset=line_offset)
+        if refused is not None:
+            raise refused
+        if not undecided:
+            _preflight(builder, text, options, line_offset)
         if client is None:
             from ..engine.client import DockerClient
 
             client = DockerClient(host)
+        if undecided:
+            from .choose import daemon_default
+
+            name = daemon_default(client)
+            note = f"auto: the daemon's default ({'BuildKit' if name == 'buildkit' else 'classic'})"
+            if name != "classic":
+                builder = _make_builder(name)
+                secrets = state.secret_args
+                state = _new_state(builder, text or "", options, line_offset)
+                state.secret_args = secrets
+            state.builder_note = note
+            view.update(state)
+            _preflight(builder, text, options, line_offset)
+        check_daemon = getattr(builder, "check_daemon", None)
+        if check_daemon is not None:
+            check_daemon(client, text, options, line_offset=line_offset)
         if docker_config:
             from .docker_config import apply_docker_config
 
@@ -217,7 +284,9 @@ def execute(
             state.fail(str(exc))
         if response is not None:
             # The connection broke or the stream was garbled mid-build: that is a
-            # failed build, with the log so far attached.
+            # failed build, with the log so far attached. Cancel it on the daemon: a
+            # build we no longer read must not go on running there.
+            response.cancel()
             raise BuildError(str(exc), state.result()) from exc
         raise
     except Exception as exc:

@@ -35,7 +35,13 @@ from dataclasses import dataclass, replace
 
 from ..errors import UnsupportedSyntax
 
-__all__ = ["UnsupportedSyntax", "check_dockerfile"]
+__all__ = [
+    "Construct",
+    "UnsupportedSyntax",
+    "buildkit_constructs",
+    "check_dockerfile",
+    "syntax_directive",
+]
 
 
 # Flags the classic builder refuses, per instruction, with what to write instead.
@@ -170,14 +176,80 @@ def _words(text: str) -> list[str]:
     return words
 
 
-def _leading_flags(words: list[str]) -> list[str]:
-    """The ``--flag[=value]`` words before the first argument, as flag names."""
-    names: list[str] = []
+def _leading_flags(words: list[str]) -> list[tuple[str, str | None]]:
+    """The ``--flag[=value]`` words before the first argument: (name, value or None)."""
+    flags: list[tuple[str, str | None]] = []
     for word in words:
         if word == "--" or not word.startswith("--"):
             break
-        names.append(word[2:].split("=", 1)[0].lower())
-    return names
+        name, sep, value = word[2:].partition("=")
+        flags.append((name.lower(), value if sep else None))
+    return flags
+
+
+@dataclass(frozen=True)
+class Construct:
+    """One use of BuildKit-only syntax: a flag (``RUN --mount``) or a heredoc."""
+
+    keyword: str  # RUN, COPY, ADD (an ONBUILD trigger's own keyword)
+    flag: str | None  # "mount", "chmod" ...; None for a heredoc
+    value: str | None  # the flag's value as written ("type=cache,target=/c")
+    line: int  # 1-based line in the Dockerfile
+    text: str  # that line as written
+
+    @property
+    def name(self) -> str:
+        """How messages name it: ``RUN --mount``, ``a heredoc in RUN``."""
+        return f"{self.keyword} --{self.flag}" if self.flag else f"a heredoc in {self.keyword}"
+
+    @property
+    def hint(self) -> str:
+        """What to write instead, for a builder that cannot run it."""
+        if self.flag is not None:
+            return _BUILDKIT_FLAGS[self.keyword][self.flag]
+        if self.keyword == "RUN":
+            return "join the commands with && on continued lines, or COPY a script and RUN it"
+        return "COPY the file from the build context instead"
+
+
+def syntax_directive(text: str) -> tuple[int, str, str] | None:
+    """The ``# syntax=`` directive: (1-based line, its value, the line), or None."""
+    lines = text.splitlines()
+    directives, _ = _directives(lines)
+    if "syntax" not in directives:
+        return None
+    line, value = directives["syntax"]
+    return line, value, lines[line - 1]
+
+
+def buildkit_constructs(text: str) -> Iterator[Construct]:
+    """Every use of BuildKit-only syntax in ``text``, in order (flags, then heredocs)."""
+    lines = text.splitlines()
+    directives, start = _directives(lines)
+    escape_value = directives.get("escape", (0, "\\"))[1]
+    escape = "`" if escape_value == "`" else "\\"
+    for inst in _instructions(lines, start, escape):
+        if inst.keyword == "ONBUILD":
+            # The trigger runs in the child build, through the same builder.
+            keyword, _, args = inst.args.partition(" ")
+            inst = replace(inst, keyword=keyword.upper(), args=args.strip())
+        words = _words(inst.args)
+        refused = _BUILDKIT_FLAGS.get(inst.keyword, {})
+        for name, value in _leading_flags(words):
+            if name in refused:
+                yield Construct(inst.keyword, name, value, inst.line, inst.text)
+        if inst.keyword in _HEREDOC_INSTRUCTIONS and not inst.args.startswith("["):
+            if any(_HEREDOC_WORD.match(word) for word in words):
+                # Name the physical line with the `<<` (the instruction may be continued).
+                line, physical = next(
+                    (
+                        (n, t)
+                        for n, t in inst.span
+                        if any(_HEREDOC_WORD.match(w) for w in _words(t))
+                    ),
+                    (inst.line, inst.text),
+                )
+                yield Construct(inst.keyword, None, None, line, physical)
 
 
 def _fail(construct: str, inst_line: int, text: str, hint: str, line_offset: int) -> None:
@@ -202,46 +274,17 @@ def check_dockerfile(text: str, *, line_offset: int = 0) -> None:
     cell whose first line is the magic). Ordinary Dockerfiles pass, multi-stage ones
     with ``COPY --from`` and ``--chown`` included.
     """
-    lines = text.splitlines()
-    directives, start = _directives(lines)
-    if "syntax" in directives:
-        line, frontend = directives["syntax"]
+    directive = syntax_directive(text)
+    if directive is not None:
+        line, frontend, raw = directive
         if not _OFFICIAL_FRONTEND.match(frontend):
             _fail(
                 f"the frontend {frontend}",
                 line,
-                lines[line - 1],
+                raw,
                 "the classic builder would ignore the directive and parse the file as a "
                 "plain Dockerfile; build this one with BuildKit (docker buildx) instead",
                 line_offset,
             )
-    escape_value = directives.get("escape", (0, "\\"))[1]
-    escape = "`" if escape_value == "`" else "\\"
-
-    for inst in _instructions(lines, start, escape):
-        if inst.keyword == "ONBUILD":
-            # The trigger runs in the child build, through the same classic builder.
-            keyword, _, args = inst.args.partition(" ")
-            inst = replace(inst, keyword=keyword.upper(), args=args.strip())
-        words = _words(inst.args)
-        refused = _BUILDKIT_FLAGS.get(inst.keyword, {})
-        for name in _leading_flags(words):
-            if name in refused:
-                _fail(f"{inst.keyword} --{name}", inst.line, inst.text, refused[name], line_offset)
-        if inst.keyword in _HEREDOC_INSTRUCTIONS and not inst.args.startswith("["):
-            if any(_HEREDOC_WORD.match(word) for word in words):
-                hint = (
-                    "COPY the file from the build context instead"
-                    if inst.keyword != "RUN"
-                    else "join the commands with && on continued lines, or COPY a script and RUN it"
-                )
-                # Name the physical line with the `<<` (the instruction may be continued).
-                line, physical = next(
-                    (
-                        (n, t)
-                        for n, t in inst.span
-                        if any(_HEREDOC_WORD.match(w) for w in _words(t))
-                    ),
-                    (inst.line, inst.text),
-                )
-                _fail(f"a heredoc in {inst.keyword}", line, physical, hint, line_offset)
+    for construct in buildkit_constructs(text):
+        _fail(construct.name, construct.line, construct.text, construct.hint, line_offset)

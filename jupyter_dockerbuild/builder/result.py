@@ -49,6 +49,10 @@ class BuildResult:
     #: Lines before the Dockerfile's first line (1 in a %%dockerbuild cell): step lines
     #: above are cell lines when this is non-zero.
     line_offset: int = 0
+    #: The builder that ran the build, ``"classic"`` or ``"buildkit"`` (then the steps
+    #: are BuildKit's vertices, named like ``[stage-1 2/3] RUN ...``), and why that one.
+    builder: str = "classic"
+    builder_note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -65,9 +69,10 @@ class BuildResult:
     def __repr__(self) -> str:
         if self.ok:
             tags = f" tags={list(self.tags)}" if self.tags else ""
+            by = " with BuildKit" if self.builder == "buildkit" else ""
             return (
                 f"<BuildResult succeeded {self.short_id}{tags} "
-                f"{len(self.steps)} steps in {self.elapsed:.1f}s>"
+                f"{len(self.steps)} steps in {self.elapsed:.1f}s{by}>"
             )
         return f"<BuildResult {self.status}: {self.error}>"
 
@@ -114,7 +119,8 @@ def render_summary(build: Any) -> str:
     lines: list[str] = []
     if result.ok:
         tags = "  " + " ".join(result.tags) if result.tags else ""
-        lines.append(f"Built {result.image_id} in {result.elapsed:.1f}s{tags}")
+        by = " with BuildKit" if result.builder == "buildkit" else ""
+        lines.append(f"Built {result.image_id} in {result.elapsed:.1f}s{by}{tags}")
     elif result.status == "cancelled":
         at = next((s for s in result.steps if s.status == "cancelled"), None)
         where = f" at step {at.number}/{total}" if at else ""
@@ -122,8 +128,13 @@ def render_summary(build: Any) -> str:
     else:
         step = result.failed_step
         where = ""
-        # Errors explained by the builder already start with "step k/N (cell line L)".
-        if step is not None and not (result.error or "").startswith("step "):
+        # Errors explained by the builder already start with "step k/N (cell line L)";
+        # BuildKit's name their vertex and line themselves.
+        if (
+            step is not None
+            and result.builder == "classic"
+            and not (result.error or "").startswith("step ")
+        ):
             where = f" at step {step.number}/{total}"
             if step.line:
                 label = "cell line" if result.line_offset else "line"

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,6 +246,14 @@ class BuildSnapshot:
     #: The plain-text log, only when asked for (the final view): it is costly.
     log: str | None
     version: int
+    #: Step number -> its own last output lines, for builders that run several steps at
+    #: once (BuildKit); None: ``tail`` belongs to the running (or failed) step.
+    tails: Mapping[int, tuple[tuple[str, bool], ...]] | None = None
+    #: Step number -> a note shown under it (BuildKit clipped its output).
+    notes: Mapping[int, str] = field(default_factory=dict)
+    #: ``"classic"`` or ``"buildkit"``, and why that one (``"auto: RUN --mount ..."``).
+    builder: str = "classic"
+    builder_note: str = ""
 
 
 class BuildState:
@@ -254,6 +262,9 @@ class BuildState:
     Every mutation holds the state's lock, and so does :meth:`snapshot`, which is what
     views read from other threads (the widget's heartbeat).
     """
+
+    #: The builder whose events this state folds (a subclass folds BuildKit's).
+    builder = "classic"
 
     def __init__(
         self,
@@ -284,6 +295,8 @@ class BuildState:
         self.downloads: dict[str, Download] = {}
         self.preamble: deque[tuple[str, bool]] = deque(maxlen=STEP_TAIL)
         self.secret_args: tuple[str, ...] = ()
+        #: Why this builder was chosen, for the view (``"auto: RUN --mount ..."``).
+        self.builder_note = ""
         self.version = 0
         # Reentrant: result() reads log_text(), both public, both locked.
         self._lock = threading.RLock()
@@ -576,6 +589,19 @@ class BuildState:
             for s in self.steps
         )
 
+    def _total_steps(self) -> int:
+        return self.total_steps or len(self.steps)
+
+    def _tails(self, n: int) -> Mapping[int, tuple[tuple[str, bool], ...]] | None:
+        """Per-step tails (None: the one ``tail`` of the running or failed step)."""
+        return None
+
+    def _notes(self) -> Mapping[int, str]:
+        return {}
+
+    def _downloads(self) -> tuple[tuple[str, str, int, int], ...]:
+        return tuple((key, d.status, d.current, d.total) for key, d in self.downloads.items())
+
     def snapshot(self, *, tail: int = 12, log: bool = False) -> BuildSnapshot:
         """Copy what a view draws, at one instant: ``tail`` output lines, the log if asked.
 
@@ -590,12 +616,10 @@ class BuildState:
                 status=self.status,
                 tags=self.tags,
                 line_offset=self.line_offset,
-                total_steps=self.total_steps or len(self.steps),
+                total_steps=self._total_steps(),
                 steps=self._step_results(now),
                 tail=tuple(self._tail(tail)),
-                downloads=tuple(
-                    (key, d.status, d.current, d.total) for key, d in self.downloads.items()
-                ),
+                downloads=self._downloads(),
                 image_id=self.image_id,
                 warnings=tuple(self.warnings),
                 error=err.message if err is not None else None,
@@ -604,6 +628,10 @@ class BuildState:
                 elapsed=max(0.0, now - self.started),
                 log=self.log_text() if log else None,
                 version=self.version,
+                tails=self._tails(tail),
+                notes=self._notes(),
+                builder=self.builder,
+                builder_note=self.builder_note,
             )
 
     def result(self) -> BuildResult:
@@ -629,6 +657,8 @@ class BuildState:
                 failed_step=failed,
                 secret_build_args=self.secret_args,
                 line_offset=self.line_offset,
+                builder=self.builder,
+                builder_note=self.builder_note,
             )
 
 

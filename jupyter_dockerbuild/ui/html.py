@@ -215,8 +215,23 @@ def _header_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
     return (
         f'<div class="jdb-header" style="display:flex;gap:1em;align-items:baseline;'
         f'font-weight:600;color:{colour}"><span class="jdb-title">{title}</span>'
+        f"{_builder_html(snap)}"
         f'<span style="flex:1"></span><span style="color:inherit;font-weight:normal">{tags}</span>'
         f"{hint}</div>"
+    )
+
+
+def _builder_html(snap: BuildSnapshot) -> str:
+    """Which builder runs the build, and why (in the tooltip and, for auto, in words)."""
+    name = "BuildKit" if snap.builder == "buildkit" else "classic builder"
+    note = snap.builder_note
+    why = ""
+    if note.startswith("auto"):
+        why = f' <span style="color:#999">({html.escape(note)})</span>'
+    return (
+        f'<span class="jdb-builder" data-builder="{html.escape(snap.builder)}" '
+        f'title="{html.escape(note or name)}" style="font-weight:normal;color:#666">'
+        f"{name}{why}</span>"
     )
 
 
@@ -265,7 +280,15 @@ def render_html(
         show_tail = (step.status == "running" and not final) or step.status == "failed"
         if show_tail:
             n = tail_lines if not failed else max(tail_lines, FAILED_TAIL_LINES)
-            parts.append(_tail_html(snap.tail[-n:] if n > 0 else ()))
+            # Several steps may run at once (BuildKit): each has its own tail then.
+            lines = snap.tail if snap.tails is None else snap.tails.get(step.number, ())
+            parts.append(_tail_html(lines[-n:] if n > 0 else ()))
+        note = snap.notes.get(step.number)
+        if note:
+            parts.append(
+                '<div class="jdb-note" style="margin-left:3.4em;color:#b26a00">'
+                f"✂ {html.escape(note)}</div>"
+            )
     if snap.status in ("pending", "running"):
         parts.append(_downloads_html(snap))
     if snap.error is not None:

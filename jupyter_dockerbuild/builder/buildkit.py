@@ -1,0 +1,411 @@
+"""The BuildKit builder: ``POST /build?version=2`` with the tar body, and no session.
+
+What is specific to the daemon's built-in BuildKit, behind the pipeline's
+:class:`~jupyter_dockerbuild.builder.pipeline.Builder` protocol:
+
+- **Refusals before any request.** moby's builder-next never reads the per-build
+  resource limits, ``rm``/``forcerm``, ``squash`` or ``isolation`` (20.10's
+  ``builder/builder-next/builder.go``, and master's ``daemon/internal/builder-next``), and
+  runs RUN steps only on the ``default``, ``host`` or ``none`` network: each such flag
+  fails with a sentence naming it and pointing at the classic builder. A ``# syntax=``
+  line would make BuildKit pull a frontend image from a registry, and secret or ssh
+  mounts need a client session this package does not open: refused too.
+- **What the daemon's frontend can parse** (:meth:`BuildKitBuilder.check_daemon`, after
+  ``/version``, before ``/build``): Docker 20.10's built-in Dockerfile frontend (BuildKit
+  0.8) has no heredocs and refuses ``COPY --link`` or ``RUN --network`` (measured: they
+  fail inside a 200 stream, "Unknown flag: link"); Docker 23 and later parse them.
+  ``--shm-size`` is read by BuildKit from Docker 23 on. ``--network default`` needs the
+  daemon's bridge network, which a daemon started with ``--bridge=none`` has not.
+- **The request**: ``version=2``, ``networkmode=none`` unless ``--network`` says
+  ``default`` or ``host``, a ``buildid`` so that a cancel sends ``POST /build/cancel``
+  besides closing the connection, and the options BuildKit reads.
+- **The fold** into a :class:`~jupyter_dockerbuild.builder.buildkit_progress.BuildKitBuildState`,
+  and **errors in one sentence**: the failing vertex's cell line, name and exit code,
+  then its last output lines.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DaemonError, DockerBuildError, OptionsError, StreamError, UnsupportedSyntax
+from .buildkit_progress import BuildKitBuildState
+from .choose import BUILDKIT_NETWORKS, classic_only_options
+from .options import BuildOptions
+from .state import BuildState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.client import BuildResponse, DockerClient
+
+__all__ = ["BuildKitBuilder", "buildkit_query", "daemon_version"]
+
+#: The first Engine API with BuildKit behind ``/build?version=2`` (Docker 18.09).
+MIN_API = (1, 39)
+#: Docker versions whose built-in Dockerfile frontend parses a construct (moby's
+#: vendored BuildKit: 20.10 -> 0.8, 23.0 -> 0.10, 24.0 -> 0.11, 28.3 -> 0.23, 28.5 ->
+#: 0.25; each construct checked in that version's frontend/dockerfile/instructions).
+_FRONTEND_SINCE: dict[tuple[str, str | None], tuple[int, int]] = {
+    ("RUN", "mount"): (20, 10),
+    ("COPY", "chmod"): (20, 10),
+    ("ADD", "chmod"): (20, 10),
+    ("RUN", None): (23, 0),  # heredocs
+    ("COPY", None): (23, 0),
+    ("ADD", None): (23, 0),
+    ("COPY", "link"): (23, 0),
+    ("ADD", "link"): (23, 0),
+    ("RUN", "network"): (23, 0),
+    ("ADD", "checksum"): (24, 0),
+    ("ADD", "keep-git-dir"): (24, 0),
+    ("ADD", "unpack"): (28, 3),
+    ("COPY", "exclude"): (28, 5),
+    ("ADD", "exclude"): (28, 5),
+}
+#: Behind the frontend's "labs" build tags: only a ``# syntax=...:labs`` image has them.
+_LABS_ONLY = frozenset(
+    {("RUN", "security"), ("RUN", "device"), ("COPY", "parents"), ("ADD", "parents")}
+)
+#: Mount types that need a client session (the secret or the ssh agent comes from it).
+_SESSION_MOUNTS = {"secret": "a secret", "ssh": "the ssh agent"}
+#: Shared memory size is read by builder-next from Docker 23 on (``Options.ShmSize``).
+_SHM_SINCE = (23, 0)
+#: API version -> Docker release, for a daemon whose version string is not a number.
+_API_RELEASES = ((1, 44, (25, 0)), (1, 43, (24, 0)), (1, 42, (23, 0)), (1, 41, (20, 10)))
+
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)")
+_MOUNT_TYPE_RE = re.compile(r"(?:^|,)type=([A-Za-z]+)")
+_PARSE_LINE_RE = re.compile(r"(dockerfile parse error )line (\d+)")
+_EXIT_RE = re.compile(r"exit code: (\d+)")
+_CLASSIC_HINT = "use the classic builder (--builder classic)"
+
+
+def _vtuple(text: str) -> tuple[int, int] | None:
+    match = _VERSION_RE.match(text.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def daemon_version(client: DockerClient) -> tuple[tuple[int, int] | None, str]:
+    """The daemon's Docker release as ``(major, minor)`` (None: unknown) and as written."""
+    info = client.version_info()
+    text = str(info.get("Version") or "")
+    version = _vtuple(text)
+    if version is None or version[0] < 17:
+        # A development build ("master-dockerproject-...") or a distribution's odd
+        # string: the API version it speaks tells its release well enough.
+        api = _vtuple(str(info.get("ApiVersion") or ""))
+        if api is not None:
+            for major, minor, release in _API_RELEASES:
+                if api >= (major, minor):
+                    return release, text or f"API {api[0]}.{api[1]}"
+    return version, text or "unknown"
+
+
+def _release(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}" if version[0] < 23 else str(version[0])
+
+
+def buildkit_query(options: BuildOptions, build_id: str | None) -> list[tuple[str, str]]:
+    """The ``/build`` query of a BuildKit build (the options were checked before)."""
+    query = [("version", "2"), ("networkmode", options.network or "none")]
+    for key, value in options.to_query():
+        # rm/forcerm are always sent to the classic builder; BuildKit reads neither
+        # (it always removes its step containers), and the network is set above.
+        if key not in ("rm", "forcerm", "networkmode"):
+            query.append((key, value))
+    if build_id:
+        query.append(("buildid", build_id))
+    return query
+
+
+class BuildKitBuilder:
+    """The daemon's built-in BuildKit, over ``/build?version=2`` (see the module)."""
+
+    name = "buildkit"
+
+    def __init__(self, *, build_id: str | None = None) -> None:
+        #: The ``buildid`` of the next build (a fresh one per build when not given).
+        self.build_id = build_id
+
+    # -- before any request ----------------------------------------------------------
+
+    def new_state(self, dockerfile: str, options: BuildOptions, *, line_offset: int) -> BuildState:
+        """The state BuildKit's events fold into: vertices as rows."""
+        return BuildKitBuildState(dockerfile, tags=options.tags, line_offset=line_offset)
+
+    def refuse_options(self, options: BuildOptions) -> None:
+        """Refuse every option BuildKit would ignore, naming the first one."""
+        flags = classic_only_options(options)
+        if not flags:
+            return
+        flag = flags[0]
+        if flag.startswith("--network "):
+            raise OptionsError(
+                f"{flag}: BuildKit runs RUN steps only on the {', '.join(BUILDKIT_NETWORKS)} "
+                f"networks; {_CLASSIC_HINT} for a named network"
+            )
+        others = f" (also {', '.join(flags[1:])})" if len(flags) > 1 else ""
+        raise OptionsError(
+            f"{flag}: BuildKit ignores this option{others}; {_CLASSIC_HINT}, which honours it"
+        )
+
+    def preflight(self, dockerfile: str, options: BuildOptions, *, line_offset: int) -> None:
+        """Refuse what needs a registry or a session, whatever the daemon's version."""
+        from .preflight import buildkit_constructs, syntax_directive
+
+        label = "cell line" if line_offset else "line"
+        directive = syntax_directive(dockerfile)
+        if directive is not None:
+            line, frontend, raw = directive
+            raise UnsupportedSyntax(
+                f"{label} {line + line_offset} ({raw.strip()}): a # syntax= directive makes "
+                f"BuildKit pull the frontend image {frontend} from a registry before it reads "
+                "the Dockerfile; remove the line to build with the daemon's built-in frontend",
+                construct="# syntax=",
+                line=line,
+                text=raw,
+            )
+        for construct in buildkit_constructs(dockerfile):
+            if construct.flag != "mount" or not construct.value:
+                continue
+            kind = _MOUNT_TYPE_RE.search(construct.value)
+            what = _SESSION_MOUNTS.get(kind.group(1).lower()) if kind else None
+            if what is not None:
+                raise UnsupportedSyntax(
+                    f"{label} {construct.line + line_offset} ({construct.text.strip()}): "
+                    f"RUN --mount=type={kind.group(1) if kind else ''} needs {what} from a "
+                    "client session, which a build from a notebook does not open; COPY what "
+                    "the step needs, or pass it as --build-arg (visible in the image's history)",
+                    construct=f"RUN --mount=type={kind.group(1) if kind else ''}",
+                    line=construct.line,
+                    text=construct.text,
+                )
+
+    def check_daemon(
+        self,
+        client: DockerClient,
+        dockerfile: str | None,
+        options: BuildOptions,
+        *,
+        line_offset: int,
+    ) -> None:
+        """Refuse what this daemon's BuildKit cannot do, before ``/build`` is sent."""
+        api = _vtuple(client.api_version)
+        if api is not None and api < MIN_API:
+            raise DaemonError(
+                f"the daemon at {client.host} speaks API {client.api_version}, which has no "
+                f"BuildKit (Docker 18.09 and later have it); {_CLASSIC_HINT}"
+            )
+        version, written = daemon_version(client)
+        if options.shm_size is not None and version is not None and version < _SHM_SINCE:
+            raise OptionsError(
+                f"--shm-size: BuildKit ignores it on Docker {written} (it reads it from Docker "
+                f"23 on); {_CLASSIC_HINT}, which honours it"
+            )
+        if dockerfile and version is not None:
+            self._check_frontend(dockerfile, version, written, line_offset)
+        if options.network == "default" and not _has_bridge(client):
+            raise OptionsError(
+                "--network default: the daemon has no default bridge network (it was started "
+                "with --bridge=none), so every RUN step would fail; use --network none (the "
+                "default here) or --network host"
+            )
+        for entry in options.extra_hosts:
+            if entry.endswith(":host-gateway") and not _has_bridge(client):
+                raise OptionsError(
+                    f"--add-host {entry}: the daemon has no host gateway address (it runs "
+                    "without a bridge network); give the host's IP address instead"
+                )
+
+    @staticmethod
+    def _check_frontend(
+        dockerfile: str, version: tuple[int, int], written: str, line_offset: int
+    ) -> None:
+        from .preflight import buildkit_constructs
+
+        label = "cell line" if line_offset else "line"
+        for construct in buildkit_constructs(dockerfile):
+            key = (construct.keyword, construct.flag)
+            since = _FRONTEND_SINCE.get(key)
+            if key in _LABS_ONLY:
+                why = (
+                    "exists only in the labs Dockerfile frontend, which a # syntax= line "
+                    "would pull from a registry"
+                )
+            elif since is not None and version < since:
+                why = (
+                    f"needs Docker {_release(since)} or later; the built-in frontend of this "
+                    f"daemon (Docker {written}) cannot parse it"
+                )
+            else:
+                continue
+            shown = construct.text.strip()
+            if len(shown) > 60:
+                shown = shown[:59] + "…"
+            raise UnsupportedSyntax(
+                f"{label} {construct.line + line_offset} ({shown}): {construct.name} {why}; "
+                f"{construct.hint}",
+                construct=construct.name,
+                line=construct.line,
+                text=construct.text,
+            )
+
+    # -- the build -------------------------------------------------------------------
+
+    def start(
+        self, client: DockerClient, options: BuildOptions, body: Iterable[bytes] | None
+    ) -> BuildResponse:
+        """Send ``POST /build?version=2``; cancelling the response cancels by ``buildid``."""
+        build_id = self.build_id or f"jupyter-dockerbuild-{uuid.uuid4().hex}"
+        return client.build(
+            buildkit_query(options, build_id), body, options.headers(), build_id=build_id
+        )
+
+    def fold(self, state: BuildState, events: list[dict[str, Any]]) -> None:
+        """Fold decoded stream messages into the state."""
+        if not isinstance(state, BuildKitBuildState):
+            raise TypeError("the BuildKit builder folds into a BuildKitBuildState")
+        for event in events:
+            if not state.kit.traces and _CLASSIC_STEP_RE.match(str(event.get("stream", ""))):
+                # An old daemon that ignores version=2 runs the classic builder instead.
+                raise StreamError(
+                    "the daemon answered with the classic builder's output (Step 1/N), not "
+                    f"BuildKit's: it does not run BuildKit builds; {_CLASSIC_HINT}"
+                )
+        state.apply_many(events)
+
+    # -- errors ----------------------------------------------------------------------
+
+    def explain(
+        self, message: str, code: int | None, options: BuildOptions, state: BuildState
+    ) -> str:
+        """One sentence (and the failing step's last lines) for a BuildKit error."""
+        lowered = message.lower()
+        if not isinstance(state, BuildKitBuildState):
+            return message
+        if "invalid version" in lowered or ("buildkit" in lowered and "not supported" in lowered):
+            if "network mode" not in lowered:
+                return f"the daemon does not run BuildKit builds ({message}); {_CLASSIC_HINT}"
+        if "network mode" in lowered and "not supported by buildkit" in lowered:
+            return f"--network {options.network}: {message}; {_CLASSIC_HINT}"
+        if "network bridge not found" in lowered:
+            return state.failure_text(
+                "the daemon has no default bridge network (--network default); use "
+                "--network none or host"
+            )
+        if "failed to parse additional hosts" in lowered:
+            return f"--add-host: {message}"
+        match = _PARSE_LINE_RE.search(message)
+        if match:
+            label = "cell line" if state.line_offset else "line"
+            line = int(match.group(2)) + state.line_offset
+            return f"{label} {line}: {message[match.start() :]}"
+        if state.kit.cancelled:
+            return "the build was cancelled on the daemon (context canceled)"
+        vertex = state.kit.failed_vertex()
+        exit_code = code if code is not None else state.kit.exit_code
+        if vertex is not None and exit_code is not None:
+            if exit_code == 137:
+                return state.failure_text(
+                    "killed (exit code 137, SIGKILL): out of memory on the daemon's host, or "
+                    "the step was killed"
+                )
+            return state.failure_text(f"exit code {exit_code}")
+        registry = self._registry_sentence(message, options, state)
+        if registry is not None:
+            return registry
+        if vertex is not None:
+            return state.failure_text(_short_error(vertex.error or message))
+        return message
+
+    @staticmethod
+    def _registry_sentence(
+        message: str, options: BuildOptions, state: BuildKitBuildState
+    ) -> str | None:
+        vertex = state.kit.failed_vertex()
+        image = None
+        if vertex is not None and vertex.name.startswith("[internal] load metadata for "):
+            image = vertex.name[len("[internal] load metadata for ") :].strip()
+        elif vertex is not None:
+            ins = state.instruction_of(vertex)
+            if ins is not None and ins.keyword == "FROM":
+                image = ins.text.split()[1] if len(ins.text.split()) > 1 else None
+        if image is None:
+            return None
+        from ..engine.registry import explain_registry_error
+
+        sentence = explain_registry_error(
+            message, image=image, registry_config=options.registry_config
+        )
+        where = _from_line(state, image)
+        if sentence is not None:
+            return f"{where}base image {image!r} is not on the daemon and {sentence}"
+        lowered = message.lower()
+        if any(
+            s in lowered
+            for s in ("pull access denied", "not found", "connection refused", "no such host")
+        ):
+            return (
+                f"{where}base image {image!r} is not on the daemon and could not be pulled "
+                f"({_short_error(message)}). Build or load it locally first, e.g. "
+                "jupyter_dockerbuild.ensure_base_image()"
+            )
+        return None
+
+
+_CLASSIC_STEP_RE = re.compile(r"Step \d+/\d+ : ")
+
+
+def _short_error(message: str) -> str:
+    """BuildKit's error without its wrapping ("failed to solve with frontend ...: ")."""
+    for prefix in (
+        "failed to solve with frontend dockerfile.v0: ",
+        "failed to create LLB definition: ",
+        "failed to solve: ",
+    ):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message
+
+
+def _same_image(a: str, b: str) -> bool:
+    """Whether two names are one image (``local/x`` is ``docker.io/local/x:latest``)."""
+    from ..engine.registry import DOCKER_HUB, split_reference
+
+    def key(name: str) -> tuple[str, str, str]:
+        ref = split_reference(name)
+        path = ref.path
+        if ref.host == DOCKER_HUB and "/" not in path:
+            path = f"library/{path}"
+        return ref.host, path, ref.tag or "latest"
+
+    try:
+        return key(a) == key(b)
+    except ValueError:
+        return a == b
+
+
+def _from_line(state: BuildKitBuildState, image: str) -> str:
+    """``cell line 1: `` for the FROM that names ``image`` ("" if none does)."""
+    for stage in state.step_lines.stages:
+        words = [w for w in stage.start.text.split()[1:] if not w.startswith("--")]
+        if words and _same_image(words[0], image):
+            label = "cell line" if state.line_offset else "line"
+            return f"{label} {stage.start.line + state.line_offset}: "
+    return ""
+
+
+def _has_bridge(client: DockerClient) -> bool:
+    """Whether the daemon has its default ``bridge`` network (BuildKit's ``default``)."""
+    from ..errors import HTTPError
+
+    try:
+        client.get_json("/networks/bridge")
+    except HTTPError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    except DockerBuildError:
+        raise
+    return True

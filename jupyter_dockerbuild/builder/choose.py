@@ -1,0 +1,180 @@
+"""Which builder runs a build: ``--builder buildkit|classic|auto``, ``DOCKER_BUILDKIT``, auto.
+
+The request comes from the caller (the magic's ``--builder`` or its ``%config
+DockerBuildMagics.builder``, the form's field, ``builder=`` in the Python API); when none
+says, ``DOCKER_BUILDKIT`` decides as it does for the docker CLI (``1``/``true`` BuildKit,
+``0``/``false`` classic); else ``auto``:
+
+- the Dockerfile uses syntax only BuildKit runs (``RUN --mount``, ``COPY --chmod``,
+  ``--link``, heredocs: :func:`~jupyter_dockerbuild.builder.preflight.check_dockerfile`
+  finds them) -> BuildKit;
+- an option only the classic builder honours is given (per-build resource limits,
+  ``--rm=false``, ``--squash``, ``--isolation``, a named network) -> classic;
+- both -> an :class:`~jupyter_dockerbuild.errors.OptionsError` in one line naming the
+  construct, its line and the flag: no builder can honour both, and picking one would
+  refuse the other anyway;
+- neither -> the daemon's default, as the docker CLI asks it: ``Builder-Version: 2`` in
+  the ``/_ping`` answer means BuildKit (Docker 23 and later), anything else classic.
+
+Pure except :func:`daemon_default`, which asks the daemon.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import OptionsError, UnsupportedSyntax
+from .options import FLAGS, BuildOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.client import DockerClient
+
+__all__ = [
+    "BUILDERS",
+    "Choice",
+    "buildkit_needed",
+    "choose_builder",
+    "classic_only_options",
+    "daemon_default",
+    "requested_builder",
+]
+
+#: What ``--builder`` accepts.
+BUILDERS = ("auto", "buildkit", "classic")
+#: Networks BuildKit runs RUN steps on (moby builder-next refuses any other name).
+BUILDKIT_NETWORKS = ("default", "host", "none")
+
+# moby's builder-next (builder/builder-next/builder.go in 20.10, daemon/internal/
+# builder-next in master) never reads these from the build options: the cgroup limits,
+# the removal of intermediate containers, squash and isolation. Each with the value at
+# which BuildKit does what it asks anyway (it always removes its step containers).
+_CLASSIC_ONLY: dict[str, Any] = {
+    "memory": None,
+    "memory_swap": None,
+    "cpu_shares": None,
+    "cpuset_cpus": None,
+    "cpu_period": None,
+    "cpu_quota": None,
+    "rm": True,
+    "force_rm": True,
+    "squash": False,
+    "isolation": None,
+}
+#: Of those, the per-build resource limits (what ``auto`` calls them in its message).
+_LIMITS = frozenset(
+    {"memory", "memory_swap", "cpu_shares", "cpuset_cpus", "cpu_period", "cpu_quota"}
+)
+
+_TRUE = {"1", "t", "true"}
+_FALSE = {"0", "f", "false"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The builder for one build, and why, in words a person reads in the view."""
+
+    #: ``"buildkit"`` or ``"classic"``; None: the daemon's default (ask it).
+    name: str | None
+    #: ``"--builder buildkit"``, ``"DOCKER_BUILDKIT=0"``, ``"auto: RUN --mount (cell line 3)"``.
+    reason: str
+
+
+def requested_builder(value: str | None, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The builder asked for (``auto``, ``buildkit``, ``classic``) and who asked.
+
+    ``value`` is what the caller gave (None: nothing); then ``DOCKER_BUILDKIT``.
+    """
+    if value is not None:
+        name = str(value).strip().lower()
+        if name not in BUILDERS:
+            raise OptionsError(
+                f"--builder: {value!r} is not a builder; use buildkit, classic or auto"
+            )
+        return name, f"--builder {name}"
+    env = os.environ if env is None else env
+    raw = env.get("DOCKER_BUILDKIT")
+    if raw is None or raw == "":
+        return "auto", "auto"
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return "buildkit", f"DOCKER_BUILDKIT={raw}"
+    if word in _FALSE:
+        return "classic", f"DOCKER_BUILDKIT={raw}"
+    # The docker CLI refuses it too ("expects boolean value"): never guess.
+    raise OptionsError(
+        f"DOCKER_BUILDKIT={raw!r} is not a boolean; set it to 1 (BuildKit) or 0 (classic), "
+        "or unset it"
+    )
+
+
+def classic_only_options(options: BuildOptions) -> list[str]:
+    """The flags of ``options`` that only the classic builder honours, in table order."""
+    flags = [FLAGS[name] for name, fine in _CLASSIC_ONLY.items() if getattr(options, name) != fine]
+    if options.network and options.network not in BUILDKIT_NETWORKS:
+        flags.append(f"--network {options.network}")
+    return flags
+
+
+def buildkit_needed(dockerfile: str | None, *, line_offset: int = 0) -> UnsupportedSyntax | None:
+    """The first construct of ``dockerfile`` that only BuildKit runs (None: none)."""
+    if not dockerfile:
+        return None
+    from .preflight import check_dockerfile
+
+    try:
+        check_dockerfile(dockerfile, line_offset=line_offset)
+    except UnsupportedSyntax as exc:
+        # A foreign "# syntax=" frontend is refused by both builders here (BuildKit would
+        # have to pull it from a registry): it is no reason to pick one.
+        if exc.construct.startswith("the frontend "):
+            return None
+        return exc
+    return None
+
+
+def _where(exc: UnsupportedSyntax, line_offset: int) -> str:
+    label = "cell line" if line_offset else "line"
+    return f"{exc.construct} ({label} {exc.line + line_offset})"
+
+
+def choose_builder(
+    requested: str | None,
+    dockerfile: str | None,
+    options: BuildOptions,
+    *,
+    line_offset: int = 0,
+    env: Mapping[str, str] | None = None,
+) -> Choice:
+    """Decide the builder for a build before any request (see the module docstring)."""
+    name, source = requested_builder(requested, env)
+    if name != "auto":
+        return Choice(name, source)
+    needs = None if options.remote else buildkit_needed(dockerfile, line_offset=line_offset)
+    classic = classic_only_options(options)
+    if needs is not None and classic:
+        flag = classic[0]
+        what = (
+            "is a per-build resource limit, which only the classic builder honours"
+            if flag in {FLAGS[n] for n in _LIMITS}
+            else "is honoured only by the classic builder"
+        )
+        raise OptionsError(
+            f"--builder auto: {_where(needs, line_offset)} needs BuildKit, but {flag} "
+            f"{what}; drop one of the two"
+        )
+    if needs is not None:
+        return Choice("buildkit", f"auto: {_where(needs, line_offset)} needs BuildKit")
+    if classic:
+        return Choice("classic", f"auto: {classic[0]} needs the classic builder")
+    return Choice(None, "auto: the daemon's default")
+
+
+def daemon_default(client: DockerClient) -> str:
+    """The daemon's default builder, as the docker CLI reads it from ``/_ping``."""
+    response = client.request("GET", "/_ping", versioned=False)
+    version = response.headers.get("Builder-Version", "")
+    response.close()
+    return "buildkit" if version.strip() == "2" else "classic"
