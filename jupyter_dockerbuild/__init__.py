@@ -75,6 +75,7 @@ def build(
     files: Mapping[str, str | bytes] | None = None,
     host: str | None = None,
     progress: bool | str = False,
+    builder: str | None = None,
     **options: Any,
 ) -> BuildResult:
     """Build an image from ``dockerfile`` text and return its :class:`BuildResult`.
@@ -87,7 +88,10 @@ def build(
     ``file=``), ``target``, ``platform``, ``isolation``, ``remote``. ``context`` adds a
     directory (filtered by its ``.dockerignore``), ``files`` adds in-memory files.
     ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
-    progress widget. Raises :class:`BuildError` (with ``.result``) if the build fails.
+    progress widget. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:
+    ``DOCKER_BUILDKIT`` if set, else auto: BuildKit when the Dockerfile needs it, classic
+    for per-build resource limits, else the daemon's default); ``result.builder`` says
+    which ran. Raises :class:`BuildError` (with ``.result``) if the build fails.
     """
     from .builder.options import BuildOptions
     from .builder.pipeline import execute
@@ -102,7 +106,9 @@ def build(
     view = None
     if progress:
         view = make_view(widget=progress == "widget", quiet=opts.quiet)
-    return execute(dockerfile, opts, context_dir=context, files=files, host=host, view=view)
+    return execute(
+        dockerfile, opts, context_dir=context, files=files, host=host, view=view, builder=builder
+    )
 
 
 def load_ipython_extension(ipython: Any) -> None:
