@@ -1,7 +1,8 @@
 """Tab completion inside ``%%dockerbuild`` cells, answered by the kernel.
 
-On the magic line it offers the magic's flags, read from the magic's own argument
-parser (so the list can never drift from what ``%%dockerbuild?`` documents); at the
+On the magic line it offers the magic's flags, read from the option table the magic's
+argument parser is made of (so the list can never drift from what ``%%dockerbuild?``
+documents); at the
 start of a Dockerfile line, the Dockerfile instructions; after ``FROM``, the images the
 daemon has locally (asked with a short timeout and cached for a few seconds, so an
 unreachable daemon never stalls typing). Works in every Jupyter frontend, because the
@@ -15,6 +16,8 @@ from typing import Any
 
 from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
 
+from ..builder.options import magic_flags
+
 INSTRUCTIONS = (
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK",
     "LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME",
@@ -22,15 +25,6 @@ INSTRUCTIONS = (
 )  # fmt: skip
 _IMAGES_TTL = 5.0
 _images_cache: tuple[float, list[str]] = (0.0, [])
-
-
-def magic_flags() -> list[str]:
-    """Every option string of ``%%dockerbuild``, long ones first."""
-    from .magics import DockerBuildMagics
-
-    parser = DockerBuildMagics.dockerbuild.parser
-    flags = [s for action in parser._actions for s in action.option_strings]
-    return sorted(set(flags) - {"-h", "--help"}, key=lambda f: (not f.startswith("--"), f))
 
 
 def local_images(host: str | None = None) -> list[str]:
