@@ -4,6 +4,7 @@ the option table every entry point is made from."""
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import shlex
 
@@ -379,7 +380,7 @@ def _magic_options(line):
 
 
 @pytest.mark.parametrize("name", [o.name for o in BUILD_OPTIONS])
-def test_each_build_option_is_reachable_from_the_magic_and_python(name):
+def test_each_build_option_is_reachable_from_the_magic_python_and_form(name):
     assert set(SAMPLES) == {o.name for o in BUILD_OPTIONS}  # a new option needs a sample
     value, item = SAMPLES[name]
     needs = NEEDS.get(name, {})
@@ -398,6 +399,27 @@ def test_each_build_option_is_reachable_from_the_magic_and_python(name):
     options = BuildOptions.from_user(env={}, **{name: value}, **needs)
     line = options.to_cli(magic=True)
     assert _magic_options(line.removeprefix("%%dockerbuild")).to_query() == options.to_query()
+    # The form: typed into its field (or given as a keyword, for options without one).
+    assert item in _form_options(name, value, needs).to_query()
+
+
+def _form_options(name, value, needs):
+    from jupyter_dockerbuild.ui.form import BuildForm
+
+    opt = OPTION[name]
+    if opt.group is None:
+        # BuildForm's first parameter is the Dockerfile's text: the path is file=.
+        key = opt.aliases[0] if name in inspect.signature(BuildForm).parameters else name
+        return BuildForm("FROM scratch\n", env={}, **{key: value}, **needs).options
+    form = BuildForm("FROM scratch\n", env={}, **needs)
+    if opt.group == "build_args":
+        for item in value:
+            form.add_build_arg(*item.split("=", 1))
+    elif opt.kind in (Kind.LIST, Kind.PAIRS):
+        getattr(form, name).value = [value] if isinstance(value, str) else value
+    else:  # a text box or a checkbox
+        getattr(form, name).value = value
+    return form.options
 
 
 def test_python_aliases_are_accepted_by_every_keyword_entry_point():
