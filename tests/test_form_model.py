@@ -388,3 +388,14 @@ def test_the_model_builds_on_the_daemon(model, docker, base_image, tag_prefix, i
     with pytest.raises(OptionsError, match="lowercase"):
         m.build(Recorder)
     assert m.runner.count == 1 and time.monotonic() - start < 1
+
+
+def test_the_form_flags_the_field_an_error_names_not_the_one_its_text_names(model, ui):
+    # The field comes from .option alone: a message starting with another flag (or with
+    # none) flags the field it is about.
+    m = model(memory="512m", cpu_period="100000", cpu_quota="50000")
+    error = OptionsError("-m/--memory: looks like memory, is about the quota", option="cpu_quota")
+    assert ui.hints.field_hint(m, "cpu_quota", error)[1]
+    assert not ui.hints.field_hint(m, "memory", error)[1]
+    assert ui.hints.field_invalid(m, "target", OptionsError("no flag here", option="target"))
+    assert not ui.hints.field_invalid(m, "network", OptionsError("--network: x", option=None))

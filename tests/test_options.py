@@ -468,3 +468,100 @@ def test_bad_magic_flag_values_name_the_flag():
         _magic_options("--rm=maybe")
     with pytest.raises(OptionsError, match="--cpu-shares: expected a whole number"):
         _magic_options("-c lots")
+
+
+# -- structured errors -------------------------------------------------------------------
+
+#: (keywords, the option the error must name). The memory minimum's detail is a short
+#: form of its message (for beside the field), so it is not part of the message.
+ERRORS = [
+    ({"memory": "12zz"}, "memory"),
+    ({"memory": "5m"}, "memory"),
+    ({"memory": True}, "memory"),
+    ({"memory_swap": "1g"}, "memory_swap"),
+    ({"memory": "64m", "memory_swap": "32m"}, "memory_swap"),
+    ({"memory_swap": "x"}, "memory_swap"),
+    ({"shm_size": "0"}, "shm_size"),
+    ({"cpu_shares": "abc"}, "cpu_shares"),
+    ({"cpu_shares": 1}, "cpu_shares"),
+    ({"cpu_shares": False}, "cpu_shares"),
+    ({"cpu_period": 10, "cpu_quota": 5000}, "cpu_period"),
+    ({"cpu_quota": 10, "cpu_period": 100000}, "cpu_quota"),
+    ({"cpu_quota": 50000}, "cpu_quota"),
+    ({"cpuset_cpus": "x"}, "cpuset_cpus"),
+    ({"cpus": "lots"}, "cpus"),
+    ({"cpus": "0"}, "cpus"),
+    ({"cpus": 1, "cpu_quota": 1000}, "cpus"),
+    ({"tags": ["UPPER"]}, "tags"),
+    ({"tags": ["x@sha256:1"]}, "tags"),
+    ({"tags": [1]}, "tags"),
+    ({"tags": 5}, "tags"),
+    ({"tag": "a", "tags": ["b"]}, "tags"),
+    ({"extra_hosts": ["x"]}, "extra_hosts"),
+    ({"extra_hosts": ["db:nope"]}, "extra_hosts"),
+    ({"cache_from": [" x"]}, "cache_from"),
+    ({"dockerfile": "../x"}, "dockerfile"),
+    ({"file": "/x"}, "dockerfile"),
+    ({"build_args": ["A-B=1"]}, "build_args"),
+    ({"build_args": "A=1"}, "build_args"),
+    ({"build_args": [1]}, "build_args"),
+    ({"build_args": ["=1"]}, "build_args"),
+    ({"labels": ["=x"]}, "labels"),
+    ({"labels": "k=v"}, "labels"),
+    ({"rm": "maybe"}, "rm"),
+    ({"no_cache": "perhaps"}, "no_cache"),
+    ({"network": 5}, "network"),
+    ({"target": ["x"]}, "target"),
+    ({"memroy": "1g"}, None),  # about no option: a keyword that is none
+]
+
+
+@pytest.mark.parametrize(("values", "option"), ERRORS)
+def test_every_error_names_its_option(values, option):
+    with pytest.raises(OptionsError) as err:
+        BuildOptions.from_user(env={}, **values)
+    assert err.value.option == option
+    assert err.value.detail
+    if values == {"memory": "5m"}:
+        assert err.value.detail == "5MiB is below Docker's minimum of 6MiB"
+        return
+    assert err.value.detail in str(err.value)
+    if option is not None and str(err.value).startswith(OPTION[option].label + ": "):
+        assert str(err.value) == f"{OPTION[option].label}: {err.value.detail}"
+
+
+def test_every_raise_in_options_py_names_an_option():
+    import ast
+
+    import jupyter_dockerbuild.builder.options as module
+
+    tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+    anonymous = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Raise) or not isinstance(node.exc, ast.Call):
+            continue
+        func = node.exc.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name == "OptionsError" and not any(k.arg == "option" for k in node.exc.keywords):
+            anonymous.append(node.lineno)
+        else:  # _error(option, ...), bad(...) for tags, Option.error(...)
+            assert name in {"_error", "bad", "error", "OptionsError"}, (node.lineno, name)
+    assert len(anonymous) == 1  # the unknown keyword, about no option
+
+
+def test_magic_line_errors_name_the_option(ipshell):
+    for line, option in [
+        ("-m", "memory"),
+        ("--memory-swap", "memory_swap"),
+        ("-t", "tags"),
+        ("--out", "out"),
+        ("--memroy 1g", None),
+        ("--rm=maybe", "rm"),
+        ("-m 1k", "memory"),
+    ]:
+        err = ipshell.run_cell(f"%%dockerbuild {line}\nFROM scratch\n").error_in_exec
+        assert isinstance(err, OptionsError), line
+        assert err.option == option, (line, err)
+    assert str(ipshell.run_cell("%%dockerbuild -m\nFROM scratch\n").error_in_exec) == (
+        "%%dockerbuild: argument -m/--memory: expected one argument"
+    )

@@ -992,6 +992,14 @@ def magic_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def option_for_flags(flags: str | None) -> str | None:
+    """The option argparse names as ``-m/--memory`` (or by one flag); ``None`` if none."""
+    for opt in OPTIONS:
+        if flags and (flags == "/".join(opt.flags) or flags in opt.flags):
+            return opt.name
+    return None
+
+
 def magic_flags() -> list[str]:
     """Every flag of ``%%dockerbuild``, long ones first (what completion offers)."""
     flags = {f for opt in OPTIONS for f in opt.flags}

@@ -9,6 +9,7 @@ DockerBuildMagics.host = "tcp://..."``).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, parse_argstring, real_name
 from traitlets import Bool, Float, Int, Unicode
 
-from ..builder.options import add_arguments, magic_values
+from ..builder.options import add_arguments, magic_values, option_for_flags
 from ..errors import BuildCancelled, ContextError, DockerBuildError, OptionsError
 
 
@@ -30,6 +31,8 @@ def _table_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     :data:`~jupyter_dockerbuild.builder.options.OPTIONS`, so no flag is declared here.
     """
     parser = MagicArgumentParser(real_name(func), description=func.__doc__)
+    # Raise ArgumentError, which says which argument is wrong, instead of a message.
+    parser.exit_on_error = False
     add_arguments(parser)
     func.has_arguments = True  # type: ignore[attr-defined]
     func.decorators = []  # type: ignore[attr-defined]
@@ -84,7 +87,10 @@ class DockerBuildMagics(Magics):
 
         try:
             args = parse_argstring(self.dockerbuild, line)
-        except Exception as exc:  # argparse's UsageError: keep it one line
+        except argparse.ArgumentError as exc:  # a flag without its value...: name it
+            option = option_for_flags(exc.argument_name)
+            raise OptionsError(f"%%dockerbuild: {exc}", option=option) from None
+        except Exception as exc:  # UsageError (an unknown flag), a stray quote: one line
             raise OptionsError(f"%%dockerbuild: {exc}") from None
 
         values = magic_values(args)
