@@ -29,7 +29,7 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from ..builder.options import CPU_PERIOD, OPTION, Option, cpus_to_cfs
+from ..builder.options import CPU_PERIOD, OPTION, BuildOptions, Kind, Option, cpus_to_cfs
 from ..builder.state import BuildResult
 from ..errors import DockerBuildError, OptionsError
 from . import form_hints as say
@@ -469,7 +469,7 @@ class _Layout:
             return widgets.VBox(rows, layout=widgets.Layout(width="50%"))
 
         limits = [o for o in TEXT_FIELDS if o.group == "resources"]
-        sizes = [o for o in limits if o.kind.value == "size"]
+        sizes = [o for o in limits if o.kind is Kind.SIZE]
         return widgets.HBox([column(sizes), column([o for o in limits if o not in sizes])])
 
     def _options_group(self) -> list[widgets.Widget]:
@@ -698,7 +698,7 @@ class BuildForm:
         return self.model.values()
 
     @property
-    def options(self) -> Any:
+    def options(self) -> BuildOptions:
         """The checked options a build would send now; raises :class:`OptionsError`."""
         return self.model.options
 
