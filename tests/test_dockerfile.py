@@ -4,7 +4,8 @@ The pure tests pin down what :func:`parse` makes of each tricky construct. The
 ``daemon`` tests send tricky Dockerfiles (``FROM local/busybox:latest``, busybox-only
 ``RUN`` steps, no network) through ``POST /build`` and check that the classic builder's
 ``Step k/N : <text>`` lines are exactly our instructions, that its parse errors are the
-problems we predicted on the lines we predicted.
+problems we predicted on the lines we predicted, and that a failing ``RUN`` after an
+escaped escape (``ENV C=a\\``) is blamed on its own cell line.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from jupyter_dockerbuild.builder.dockerfile import (
     declared_args,
     parse,
 )
+from jupyter_dockerbuild.builder.preflight import UnsupportedSyntax, check_dockerfile
 from jupyter_dockerbuild.engine.client import DockerClient, HTTPError
+from jupyter_dockerbuild.errors import BuildError
 
 BASE = "FROM local/busybox:latest"
 
@@ -423,6 +426,25 @@ def test_one_parse_per_text() -> None:
     assert isinstance(parse(text).instructions[0], Instruction)
 
 
+# -- the consumers -----------------------------------------------------------------------
+
+
+def test_preflight_sees_through_an_escaped_escape() -> None:
+    # The old preflight joined "ENV C=a\\" with the next line and missed the mount.
+    text = f"{BASE}\nENV C=a\\\\\nRUN --mount=type=cache,target=/c true\n"
+    with pytest.raises(UnsupportedSyntax) as info:
+        check_dockerfile(text)
+    assert info.value.construct == "RUN --mount" and info.value.line == 3
+
+
+def test_preflight_follows_the_daemons_directives() -> None:
+    # An unknown directive ends them in dockerd 20.10: this syntax line is a comment, and
+    # the classic builder builds the file as it would any other.
+    check_dockerfile("# check=skip=all\n# syntax=example.com/fe:1\n" + BASE + "\n")
+    with pytest.raises(UnsupportedSyntax):
+        check_dockerfile("# syntax=example.com/fe:1\n# check=skip=all\n" + BASE + "\n")
+
+
 # -- against the real daemon ------------------------------------------------------------
 
 _STEP = re.compile(r"Step (\d+)/(\d+) : (.*)", re.DOTALL)
@@ -547,3 +569,30 @@ def test_daemon_refuses_what_we_call_a_problem(docker, base_image, tag_prefix, c
     # Errors of an instruction name its line (directive and stage errors name none).
     line = re.search(r"line (\d+)", output)
     assert line is None or int(line.group(1)) == first.line, output
+
+
+@pytest.mark.daemon
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_failing_run_after_escaped_escape_names_its_cell_line(ipshell, base_image):
+    # The old parser joined "ENV C=a\\" with "ENV D=b", so every row after it was one
+    # line late: the failing RUN (cell line 5) was blamed on cell line 6.
+    res = ipshell.run_cell(
+        "%%dockerbuild --no-cache --network none --out escaped\n"
+        f"FROM {base_image}\n"
+        "ENV C=a\\\\\n"
+        "ENV D=b\n"
+        'RUN echo "C=$C D=$D" && exit 3\n'
+        "RUN echo never\n"
+    )
+    assert isinstance(res.error_in_exec, BuildError)
+    msg = str(res.error_in_exec)
+    assert "step 4/5 (cell line 5)" in msg and "non-zero code: 3" in msg
+    result = ipshell.user_ns["escaped"]
+    assert [(s.line, s.status) for s in result.steps] == [
+        (2, "done"),
+        (3, "done"),
+        (4, "done"),
+        (5, "failed"),
+        (6, "waiting"),
+    ]
+    assert "C=a\\ D=b" in result.log

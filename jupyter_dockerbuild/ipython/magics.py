@@ -268,8 +268,9 @@ class DockerBuildMagics(Magics):
         """
         # Only what the first paint needs is imported up front; the HTTP stack
         # (requests alone costs ~100 ms in a fresh kernel) comes after the view is up.
+        from ..builder.dockerfile import parse
         from ..builder.options import BuildOptions
-        from ..builder.state import BuildState, parse_instructions
+        from ..builder.state import BuildState
         from ..ui.text import make_view
 
         try:
@@ -329,7 +330,7 @@ class DockerBuildMagics(Magics):
         options = BuildOptions.from_user(**values)
         files = self._files_from_vars(args.var)
         dockerfile: str | None = cell
-        if args.context and not parse_instructions(cell):
+        if args.context and not parse(cell).instructions:
             # No instructions in the cell (IPython refuses a truly empty cell body, so a
             # comment will do): use the Dockerfile inside the context, like docker build DIR.
             dockerfile = None

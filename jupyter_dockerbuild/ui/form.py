@@ -21,19 +21,19 @@ from __future__ import annotations
 import html
 import itertools
 import os
-import re
 import shlex
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import ipywidgets as widgets
 from traitlets import Unicode
 
+from ..builder.dockerfile import DeclaredArg, declared_args, parse
 from ..builder.options import FLAGS, MIN_MEMORY, BuildOptions, parse_size, validate_tag
-from ..builder.state import BuildResult, parse_instructions
+from ..builder.state import BuildResult
 from ..errors import BuildError, DockerBuildError, OptionsError
 from ..units import format_size
 
@@ -94,43 +94,6 @@ _CSS = """
 
 
 # -- pure helpers -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeclaredArg:
-    """An ``ARG NAME[=default]`` the Dockerfile declares (first occurrence)."""
-
-    name: str
-    default: str | None
-    line: int
-
-
-def declared_args(dockerfile: str | None) -> list[DeclaredArg]:
-    """The build args a Dockerfile declares, in order, each with its default.
-
-    ``ARG A=1 B="two words"`` declares both; an ARG repeated in a later stage is listed
-    once, with the first default found.
-    """
-    out: dict[str, DeclaredArg] = {}
-    for ins in parse_instructions(dockerfile or ""):
-        if ins.keyword != "ARG":
-            continue
-        rest = ins.text.split(None, 1)[1] if len(ins.text.split(None, 1)) > 1 else ""
-        try:
-            words = shlex.split(rest)
-        except ValueError:  # an unbalanced quote: the daemon will say so; keep going
-            words = rest.split()
-        for word in words:
-            name, sep, default = word.partition("=")
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                continue
-            value = default if sep else None
-            known = out.get(name)
-            if known is None:
-                out[name] = DeclaredArg(name, value, ins.line)
-            elif known.default is None and value is not None:
-                out[name] = DeclaredArg(name, value, known.line)
-    return list(out.values())
 
 
 def cpus_to_cfs(cpus: str | float) -> tuple[int, int]:
@@ -458,7 +421,7 @@ class BuildForm:
                 + ", ".join(sorted((known | _EXTRA_KEYWORDS) - {"secret_args"}))
             )
         if context_dir is not None and dockerfile is not None:
-            if not parse_instructions(dockerfile):
+            if not parse(dockerfile).instructions:
                 # Like the magic: a cell with no instructions uses the context's file.
                 dockerfile = None
         self.dockerfile = dockerfile
@@ -487,7 +450,10 @@ class BuildForm:
         self._passthrough = {k: initial[k] for k in _PASSTHROUGH if initial.get(k) is not None}
         if initial.get("file"):
             self._passthrough["dockerfile"] = initial["file"]
-        self._declared = declared_args(self._dockerfile_text())
+        # Read and parsed once: the title, the ARG rows and every check use this parse.
+        text = self._dockerfile_text()
+        self._parsed = parse(text or "")
+        self._declared = declared_args(text)
         self._build_widgets(initial)
         self._refresh()
 
@@ -575,11 +541,11 @@ class BuildForm:
 
         self._style = widgets.HTML(f"<style>{_CSS}</style>")
         self._tag_css = widgets.HTML("")
-        n_steps = len(parse_instructions(self._dockerfile_text() or ""))
+        n_steps = len(self._parsed.instructions)
         base = next(
             (
                 ins.text.split(None, 1)[1]
-                for ins in parse_instructions(self._dockerfile_text() or "")
+                for ins in self._parsed.instructions
                 if ins.keyword == "FROM" and len(ins.text.split()) > 1
             ),
             None,
@@ -958,7 +924,7 @@ class BuildForm:
                 "--squash needs a daemon started with --experimental; this one is not "
                 "(untick squash)"
             )
-        has_dockerfile = bool(parse_instructions(self._dockerfile_text() or ""))
+        has_dockerfile = bool(self._parsed.instructions)
         if not has_dockerfile and not options.remote:
             raise OptionsError(
                 "there is no Dockerfile: write at least a FROM line in the cell, below "
