@@ -41,6 +41,7 @@ in :attr:`Dockerfile.problems`, not raised: each consumer decides what to do.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import json
 import re
@@ -237,10 +238,11 @@ def _physical_lines(text: str) -> list[str]:
 
 def _continues(line: str, escape: str) -> tuple[str, bool]:
     """The line without its continuation mark, and whether it had one."""
-    pattern = _CONTINUATION[escape]
-    if pattern.search(line):
-        return pattern.sub(r"\1", line), True
-    return line, False
+    match = _CONTINUATION[escape].search(line)
+    if match is None:
+        return line, False
+    # The daemon replaces the match with its group 1: the character before the escape.
+    return line[: match.start()] + (match.group(1) or ""), True
 
 
 def _extract_flags(rest: str) -> tuple[list[str], str]:
@@ -538,7 +540,11 @@ class _Parser:
         while i < len(lines):
             number = i + 1
             first = lines[i].lstrip(_SPACE)
-            if len(lines[i].encode("utf-8", "surrogatepass")) > _MAX_LINE:
+            # Up to 4 bytes per character: only a long line needs encoding to be sure.
+            if (
+                len(lines[i]) > _MAX_LINE // 4
+                and len(lines[i].encode("utf-8", "surrogatepass")) > _MAX_LINE
+            ):
                 self.problems.append(
                     Problem(number, f"dockerfile line greater than max allowed size of {_MAX_LINE}")
                 )
@@ -560,7 +566,7 @@ class _Parser:
             out.append((join, i))
         return out
 
-    def instruction(self, line: str, start: int, end: int) -> Instruction:
+    def instruction(self, line: str, start: int, end: int, stage: int | None) -> Instruction:
         text = line.strip(_SPACE)
         head = _WHITESPACE.split(text, maxsplit=1)
         keyword = head[0].upper()  # the daemon lower-cases it; we show it upper-cased
@@ -578,7 +584,7 @@ class _Parser:
                 )
         trigger = None
         if keyword == "ONBUILD" and args:
-            trigger = self.instruction(args, start, end)
+            trigger = self.instruction(args, start, end, stage)
         return Instruction(
             keyword=keyword,
             text=text,
@@ -588,6 +594,7 @@ class _Parser:
             flags=tuple(_as_flag(w) for w in flag_words),
             json=bool(is_json),
             trigger=trigger,
+            stage=stage,
         )
 
     def heredocs(self, ins: Instruction, join: _Join, after: int) -> tuple[list[Heredoc], int]:
@@ -625,25 +632,14 @@ def _parse(text: str) -> Dockerfile:
     for join, after in p.logical_lines():
         if join.start <= i:
             continue  # inside a heredoc body already consumed
-        ins = p.instruction(join.text, join.start, after)
-        heredocs, i = p.heredocs(ins, join, after)
-        end = max(after, i)
         stage_index = len(stages) - 1 if stages else None
-        if ins.keyword == "FROM":
+        if _WHITESPACE.split(join.text.lstrip(_SPACE), maxsplit=1)[0].upper() == "FROM":
             stage_index = len(stages)
-        ins = Instruction(
-            keyword=ins.keyword,
-            text=ins.text,
-            line=ins.line,
-            end_line=end,
-            args=ins.args,
-            flags=ins.flags,
-            json=ins.json,
-            heredocs=tuple(heredocs),
-            trigger=ins.trigger,
-            stage=stage_index,
-        )
-        i = end
+        ins = p.instruction(join.text, join.start, after, stage_index)
+        heredocs, i = p.heredocs(ins, join, after)
+        if heredocs:
+            ins = dataclasses.replace(ins, heredocs=tuple(heredocs), end_line=i)
+        i = max(after, i)
         instructions.append(ins)
         _check(p, ins, bool(stages))
         if ins.keyword == "FROM":
