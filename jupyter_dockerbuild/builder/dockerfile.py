@@ -207,7 +207,7 @@ class Dockerfile:
         return None
 
     def stage(self, ref: str) -> Stage | None:
-        """The stage ``FROM``/``COPY --from`` would take for ``ref``: a name or an index."""
+        """The stage named ``ref`` (case-insensitive), or numbered, as in ``COPY --from=1``."""
         if ref.isdigit():
             k = int(ref)
             return self.stages[k] if k < len(self.stages) else None
