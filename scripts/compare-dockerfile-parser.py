@@ -63,6 +63,7 @@ ENV HOME=/root
 _RECIPE = hashlib.sha256(_COMPARE_DOCKERFILE.encode()).hexdigest()[:12]
 _COMPARE_DOCKERFILE += f"LABEL org.jupyter-dockerbuild.compare={_RECIPE}\n"
 _STEP = re.compile(r"Step (\d+)/(\d+) : (.*)", re.DOTALL)
+_COMMITTED = re.compile(r" ---> ([0-9a-f]{12})\n")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _TOKEN = re.compile(r"""(?:'[^']*'|"(?:[^"\\]|\\.)*"|[^\s'"])+""")
 
@@ -262,6 +263,9 @@ def daemon_build(client: DockerClient, dockerfile: str) -> DaemonAnswer:
         if match:
             answer.total = int(match.group(2))
             answer.texts.append(match.group(3))
+        committed = _COMMITTED.fullmatch(message.get("stream", ""))
+        if committed:  # each step's image, the FROM's base too (never removed: tagged)
+            answer.image_ids.append(committed.group(1))
         if "errorDetail" in message:
             answer.error = str(message["errorDetail"].get("message", ""))
         aux = message.get("aux")
@@ -373,11 +377,14 @@ def _without_buildkit_flags(
 
 
 def _remove(client: DockerClient, answer: DaemonAnswer) -> None:
+    """Remove the images the build made, newest first; a tagged one is not ours."""
     for image in reversed(answer.image_ids):
         try:
+            if client.get_json(f"/images/{image}/json").get("RepoTags"):
+                continue  # the base image (or anything tagged meanwhile)
             client.delete(f"/images/{image}")
         except HTTPError:
-            pass  # shared daemon: an image someone else's build reuses stays
+            pass  # already gone with its child, or used by someone else's build
 
 
 def compare(client: DockerClient, path: str) -> tuple[str, str, int]:
