@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -480,3 +481,20 @@ def test_history_of_a_result_masks_its_secret_build_args(base_image, tag_prefix,
     # Asked by tag, nothing says the arg was secret: the image's history shows it, which
     # is exactly what the form warns about.
     assert "hunter2-history" in str(history(f"{tag_prefix}:secret"))
+
+
+def test_counts_agree_with_their_nouns():
+    # One layer, one row, one shared step, one item: never "1 layers" or "1 items".
+    one = build_history(dict(INSPECT, RootFS={"Layers": LAYERS[:1]}), ROWS[-1:], {})
+    assert "1 row, 1 layer," in repr(one) and " in 1 layer" in str(one)
+    assert " in 1 layer" in one._repr_html_()
+    assert "1 shared layer, 1 shared step>" in repr(compare_histories(one, one))
+    item = PruneItem("image", "sha256:" + "d" * 64, "dddddddddddd", "untagged", 1, "remove")
+    assert repr(PruneReport(dry_run=True, items=(item,))).startswith(
+        "<PruneReport would remove 1 item,"
+    )
+    done = PruneReport(dry_run=False, items=(replace(item, done=True),), deleted_images=("x",))
+    assert "(1 image deleted" in done.headline()
+    # Plurals stay plural.
+    two = build_history(INSPECT, ROWS, COUNTS)
+    assert "7 rows, 4 layers," in repr(two) and " in 4 layers" in str(two)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.client import DockerClient
-from ..units import format_size
+from ..units import format_count, format_size
 from .history import (
     _CELL,
     _TABLE_CSS,
@@ -114,8 +114,8 @@ class ImageComparison:
             )
             n_steps, n_layers = len(new_rows), len(new_layers)
             rest = (
-                f" From {where} on, everything was rebuilt: {n_steps} step{'s' * (n_steps != 1)}, "
-                f"{n_layers} new layer{'s' * (n_layers != 1)} "
+                f" From {where} on, everything was rebuilt: {format_count(n_steps, 'step')}, "
+                f"{format_count(n_layers, 'new layer')} "
                 f"({format_size(_layer_bytes(new_layers))})."
             )
         diff = self.size_difference
@@ -130,7 +130,8 @@ class ImageComparison:
     def __repr__(self) -> str:
         return (
             f"<ImageComparison {self.a.name} vs {self.b.name}: "
-            f"{self.shared_layers} shared layers, {self.shared_rows} shared steps>"
+            f"{format_count(self.shared_layers, 'shared layer')}, "
+            f"{format_count(self.shared_rows, 'shared step')}>"
         )
 
     def _row_lines(self, title: str, rows: Sequence[HistoryRow], biggest: int) -> list[str]:

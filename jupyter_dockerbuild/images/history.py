@@ -48,7 +48,7 @@ from urllib.parse import quote
 
 from ..engine.client import DockerClient, HTTPError
 from ..errors import ImageNotFound
-from ..units import format_size
+from ..units import format_count, format_size
 
 __all__ = [
     "HistoryRow",
@@ -306,8 +306,8 @@ class ImageHistory:
 
     def __repr__(self) -> str:
         return (
-            f"<ImageHistory {self.name} {self.short_id}: {len(self.rows)} rows, "
-            f"{len(self.layers)} layers, {format_size(self.size)}>"
+            f"<ImageHistory {self.name} {self.short_id}: {format_count(len(self.rows), 'row')}, "
+            f"{format_count(len(self.layers), 'layer')}, {format_size(self.size)}>"
         )
 
     # -- text ------------------------------------------------------------------------
@@ -331,7 +331,7 @@ class ImageHistory:
     def __str__(self) -> str:
         head = (
             f"{self.name}  {self.short_id}  {format_size(self.size)} in "
-            f"{len(self.layers)} layers"
+            f"{format_count(len(self.layers), 'layer')}"
             + (f", created {_when(self.created)} UTC" if self.created else "")
             + (f", FROM {self.base}" if self.base else "")
         )
@@ -360,7 +360,7 @@ class ImageHistory:
         head = (
             f"<b>{_esc(', '.join(self.tags) or '<untagged>')}</b> "
             f"<code>{_esc(self.short_id)}</code> · {_esc(format_size(self.size))} in "
-            f"{len(self.layers)} layers"
+            f"{format_count(len(self.layers), 'layer')}"
             + (f" · created {_esc(_when(self.created))} UTC" if self.created else "")
             + (f" · <code>FROM {_esc(self.base)}</code>" if self.base else "")
         )

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from ..engine.client import DockerClient, HTTPError
 from ..errors import ImageNotFound
-from ..units import format_size
+from ..units import format_count, format_size
 from .history import (
     _CELL,
     _TABLE_CSS,
@@ -75,7 +75,7 @@ class BuildCacheReport:
                 "the dangling images above. /build/prune clears BuildKit's cache only, "
                 "so it reclaims 0 B here."
             )
-        return f"{len(self.entries)} BuildKit cache records"
+        return format_count(len(self.entries), "BuildKit cache record")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class PruneReport:
     def __repr__(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         count = len(self.planned if self.dry_run else self.removed)
-        return f"<PruneReport {verb} {count} items, {format_size(self.reclaimed)}>"
+        return f"<PruneReport {verb} {format_count(count, 'item')}, {format_size(self.reclaimed)}>"
 
     def _status(self, item: PruneItem) -> str:
         if not item.planned:
@@ -131,15 +131,16 @@ class PruneReport:
             if not count and not self.reclaimed:
                 return "Dry run: nothing to prune."
             return (
-                f"Dry run: would remove {count} item{'s' * (count != 1)} and reclaim "
+                f"Dry run: would remove {format_count(count, 'item')} and reclaim "
                 f"≈{format_size(self.reclaimed)}. Nothing was removed."
             )
         count = len(self.removed)
         if not count and not self.failed and not self.reclaimed:
             return "Nothing to prune."
-        text = f"Removed {count} item{'s' * (count != 1)}, reclaimed ≈{format_size(self.reclaimed)}"
+        text = f"Removed {format_count(count, 'item')}, reclaimed ≈{format_size(self.reclaimed)}"
         if self.deleted_images:
-            text += f" ({len(self.deleted_images)} images deleted, intermediate ones included)"
+            deleted = format_count(len(self.deleted_images), "image")
+            text += f" ({deleted} deleted, intermediate ones included)"
         if self.failed:
             text += f"; {len(self.failed)} could not be removed"
         return text + "."
