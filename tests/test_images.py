@@ -22,6 +22,7 @@ from jupyter_dockerbuild.images.history import (
     build_history,
     clean_created_by,
     history,
+    mask_build_args,
 )
 from jupyter_dockerbuild.images.prune import PruneItem, PruneReport, is_build_leftover, prune
 
@@ -46,6 +47,14 @@ MiB = 1024 * 1024
         ("/bin/busybox --install -s /bin", "RUN /bin/busybox --install -s /bin", ()),
         ("/bin/bash -o pipefail -c curl x | sh", "RUN /bin/bash -o pipefail -c curl x | sh", ()),
         ("RUN |1 V=2 /bin/sh -c make # buildkit", "RUN make", ("V=2",)),
+        # The daemon joins "K=V" with spaces and quotes nothing: a value with spaces runs
+        # up to the shell, not to its first space (the rest is no part of the command).
+        (
+            "|2 A=x y T=correct horse /bin/sh -c echo hi",
+            "RUN echo hi",
+            ("A=x y", "T=correct horse"),
+        ),
+        ("|1 T=a b /bin/sh -c make # buildkit", "RUN make", ("T=a b",)),
         ("COPY . /app # buildkit", "COPY . /app", ()),
         ("ENV PATH=/x", "ENV PATH=/x", ()),
         ("", "", ()),
@@ -144,6 +153,62 @@ def test_history_renders_text_and_escaped_html():
     text = str(h)
     assert "RUN echo '<script>x</script>' > /a" in text and "10MiB" in text
     assert "█" * 16 in text
+
+
+def _every_display(obj) -> str:
+    """Everything a notebook or terminal can show of ``obj``: str, repr, each mimetype."""
+    data, _ = InteractiveShell.instance().display_formatter.format(obj)
+    return "\n".join([str(obj), repr(obj), *map(str, data.values())])
+
+
+# An image built with --build-arg PLAIN=visible and a TOKEN from the environment.
+ARG_ROWS = [
+    _row(10, "|2 PLAIN=visible TOKEN=correct horse battery /bin/sh -c echo hi > /x", 3),
+    *ROWS[1:],
+]
+ARG_INSPECT = dict(INSPECT, Id=ARG_ROWS[0]["Id"], RepoTags=["t:args"])
+
+
+def _shown(h) -> str:
+    return _every_display(h) + repr(h.rows) + _every_display(compare_histories(h, h))
+
+
+def test_build_arg_values_are_hidden_unless_the_kernel_knows_or_is_asked():
+    raw = build_history(ARG_INSPECT, ARG_ROWS, {})
+    assert raw.rows[-1].build_args == ("PLAIN=visible", "TOKEN=correct horse battery")
+
+    # By tag or id nothing says which args were secret: every value is hidden.
+    by_tag = mask_build_args(raw)
+    shown = _shown(by_tag)
+    for value in ("visible", "correct", "horse", "battery"):
+        assert value not in shown
+    assert by_tag.rows[-1].build_args == ("PLAIN=***", "TOKEN=***")
+    assert by_tag.rows[-1].instruction == "RUN echo hi > /x"
+    assert "PLAIN=*** TOKEN=***" in str(by_tag) and "PLAIN=*** TOKEN=***" in by_tag._repr_html_()
+    assert "show_build_args=True" in str(by_tag) and "show_build_args=True" in by_tag._repr_html_()
+
+    # Asked for, the values show (they are in the image for anyone who can pull it) but
+    # never those of args known to be secret.
+    asked = mask_build_args(raw, reveal=True)
+    assert "PLAIN=visible TOKEN=correct horse battery" in str(asked)
+    asked_known = mask_build_args(raw, secret=["TOKEN"], reveal=True)
+    assert "PLAIN=visible TOKEN=***" in str(asked_known) and "horse" not in _shown(asked_known)
+
+    # A build this kernel ran says which args were secret: its own steps show the rest;
+    # base-image rows, built elsewhere, stay hidden.
+    known = mask_build_args(raw, secret=["TOKEN"], known=True)
+    assert known.rows[-1].build_args == ("PLAIN=visible", "TOKEN=***")
+    assert "horse" not in _shown(known) and "show_build_args" not in str(known)
+    # A secret copied into the image by `ENV TOKEN=$TOKEN` is hidden from the row and config.
+    env_rows = [_row(11, "/bin/sh -c #(nop)  ENV TOKEN=correct horse A=1", 0), *ARG_ROWS]
+    env_inspect = dict(ARG_INSPECT, Id=env_rows[0]["Id"])
+    env_inspect["Config"] = dict(INSPECT["Config"], Env=["TOKEN=correct horse", "A=1"])
+    copied = mask_build_args(build_history(env_inspect, env_rows, {}), secret=["TOKEN"])
+    assert "horse" not in _shown(copied) and "ENV TOKEN=*** A=1" in str(copied)
+    base_args = build_history(
+        ARG_INSPECT, [*ARG_ROWS[:-1], _row(3, "|1 BASE_TOKEN=b4se /bin/sh -c x", 9)], {}
+    )
+    assert "b4se" not in _shown(mask_build_args(base_args, secret=["TOKEN"], known=True))
 
 
 def test_compare_histories_shared_prefix_and_teaching_sentence():
@@ -464,23 +529,49 @@ def test_magics_against_the_daemon(ip, docker, base_image, tag_prefix, scope):
 
 
 @pytest.mark.daemon
-def test_history_of_a_result_masks_its_secret_build_args(base_image, tag_prefix, monkeypatch):
-    monkeypatch.setenv("HISTORY_TOKEN", "hunter2-history")
+def test_a_secret_build_arg_is_never_displayed_by_its_tag(
+    ip, docker, base_image, tag_prefix, monkeypatch
+):
+    # A bare --build-arg NAME takes the kernel's environment value: the secret case.
+    # The value has spaces: the daemon records "|2 HISTORY_TOKEN=hunter2 history PLAIN=...".
+    monkeypatch.setenv("HISTORY_TOKEN", "hunter2 history token")
+    tag = f"{tag_prefix}:secret"
     result = jd.build(
         f"FROM {base_image}\nARG HISTORY_TOKEN\nARG PLAIN\nRUN echo using-token\n",
         build_args=["HISTORY_TOKEN", "PLAIN=visible"],
-        tags=[f"{tag_prefix}:secret"],
+        tags=[tag],
         no_cache=True,
         network="none",
     )
     assert result.secret_build_args == ("HISTORY_TOKEN",)
-    hist = result.history()
-    shown = str(hist) + hist._repr_html_() + repr(hist)
-    assert "hunter2-history" not in shown
-    assert "HISTORY_TOKEN=***" in str(hist) and "PLAIN=visible" in str(hist)
-    # Asked by tag, nothing says the arg was secret: the image's history shows it, which
-    # is exactly what the form warns about.
-    assert "hunter2-history" in str(history(f"{tag_prefix}:secret"))
+    raw = docker.get_json(f"/images/{tag}/history")
+    assert any("hunter2 history token" in r["CreatedBy"] for r in raw)  # the test is not vacuous
+
+    def assert_hidden(hist, where: str) -> None:
+        shown = _every_display(hist) + repr(hist.rows)
+        for word in ("hunter2", "history token"):
+            assert word not in shown, f"the secret shows in {where}"
+        assert "HISTORY_TOKEN=***" in str(hist), where
+
+    # The result knows which arg was secret: the plain one shows.
+    by_result = result.history()
+    assert_hidden(by_result, "result.history()")
+    assert "PLAIN=visible" in str(by_result)
+    assert_hidden(history(result, show_build_args=True), "result.history(show_build_args=True)")
+    # By tag (the API, the magic, compare) nothing says which was secret: no value shows.
+    for hist, where in (
+        (jd.history(tag), "jupyter_dockerbuild.history(TAG)"),
+        (history(result.image_id, client=docker), "history(image id)"),
+        (ip.run_line_magic("dockerbuild_history", tag), "%dockerbuild_history TAG"),
+        (compare(tag, base_image, client=docker).a, "compare(TAG, base).a"),
+    ):
+        assert_hidden(hist, where)
+        assert "PLAIN=***" in str(hist) and "show_build_args=True" in str(hist)
+    cmp = compare(tag, result, client=docker)
+    assert "hunter2" not in _every_display(cmp) + _every_display(cmp.a) + _every_display(cmp.b)
+    # Asked for explicitly, the image's history shows what anyone who pulls it can read.
+    asked = ip.run_line_magic("dockerbuild_history", f"--show-build-args {tag}")
+    assert "HISTORY_TOKEN=hunter2 history token" in str(asked) and "PLAIN=visible" in str(asked)
 
 
 def test_counts_agree_with_their_nouns():

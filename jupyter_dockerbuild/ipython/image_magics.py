@@ -50,6 +50,13 @@ class ImageMagics(Magics):
 
     @magic_arguments()
     @argument(
+        "--show-build-args",
+        action="store_true",
+        help="Show the build-arg values the image records (anyone who can pull it can "
+        "read them). Without it they read NAME=***, except the non-secret ones of a "
+        "BuildResult variable; its secret ones stay hidden either way.",
+    )
+    @argument(
         "image",
         metavar="IMAGE",
         help="A tag (myimg:1), an image id, or the name of a variable holding a BuildResult.",
@@ -59,14 +66,18 @@ class ImageMagics(Magics):
         """Show an image's layers, oldest first: the instruction, size and layer of each.
 
         Each layer gets a bar proportional to its size, so the biggest stand out.
-        Rows of the base image are greyed out. Returns an ``ImageHistory``.
+        Rows of the base image are greyed out. Build-arg values are hidden unless
+        --show-build-args is given: an image does not say which were secret. Returns an
+        ``ImageHistory``.
         """
         from ..images.history import history
 
         args = self._parse(self.dockerbuild_history, line)
         client = self._client()
         try:
-            return history(self._image(args.image), client=client)
+            return history(
+                self._image(args.image), client=client, show_build_args=args.show_build_args
+            )
         finally:
             client.close()
 
