@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
+from html.parser import HTMLParser
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -24,7 +25,13 @@ from jupyter_dockerbuild.images.history import (
     history,
     mask_build_args,
 )
-from jupyter_dockerbuild.images.prune import PruneItem, PruneReport, is_build_leftover, prune
+from jupyter_dockerbuild.images.prune import (
+    BuildCacheReport,
+    PruneItem,
+    PruneReport,
+    is_build_leftover,
+    prune,
+)
 
 MiB = 1024 * 1024
 
@@ -589,3 +596,74 @@ def test_counts_agree_with_their_nouns():
     # Plurals stay plural.
     two = build_history(INSPECT, ROWS, COUNTS)
     assert "7 rows, 4 layers," in repr(two) and " in 4 layers" in str(two)
+
+
+# -- HTML is never typeset as maths ------------------------------------------------------
+
+# What JupyterLab's maths renderers skip. MathJax 3 (JupyterLab 4, Notebook 7) ignores
+# elements of class mathjax_ignore, MathJax 2 (nbconvert's HTML, Notebook 6) those of
+# class tex2jax_ignore; both, and KaTeX (jupyterlab-katex, which honours no class), skip
+# the text inside these tags.
+SKIPPED_TAGS = {"code", "pre", "script", "style", "textarea"}
+MATH_DELIMITERS = ("$", "\\(", "\\[")
+
+
+class _MathScan(HTMLParser):
+    """Collects the root's classes and every text a maths renderer would typeset."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.root_classes: set[str] | None = None
+        self.exposed: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if self.root_classes is None:
+            self.root_classes = set((dict(attrs).get("class") or "").split())
+        if tag not in {"br", "img", "hr", "input", "wbr"}:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop() != tag:
+            pass
+
+    def handle_data(self, data):
+        if any(d in data for d in MATH_DELIMITERS) and not SKIPPED_TAGS & set(self.stack):
+            self.exposed.append(data)
+
+
+def assert_never_typeset(page: str) -> None:
+    scan = _MathScan()
+    scan.feed(page)
+    assert scan.root_classes is not None and {"mathjax_ignore", "tex2jax_ignore"} <= (
+        scan.root_classes
+    ), f"the root element does not opt out of maths: {page[:120]}"
+    assert not scan.exposed, f"text a KaTeX renderer would typeset: {scan.exposed}"
+
+
+SHELL = 'for i in $(seq 1 40); do b="$b#"; done; echo \\(x\\) \\[y\\]'
+
+
+def test_every_images_html_opts_out_of_maths():
+    rows = [
+        _row(12, f"|1 V=$HOME /bin/sh -c {SHELL}", 5, tags=["t:$"]),
+        _row(11, "/bin/sh -c #(nop)  LABEL price=$5 cost=$6", 0),
+        *ROWS[1:],
+    ]
+    h = build_history(dict(INSPECT, Id=rows[0]["Id"], RepoTags=["t:$"]), rows, {})
+    for shown in (h, mask_build_args(h, reveal=True)):
+        assert_never_typeset(shown._repr_html_())
+        assert "$(seq 1 40)" in shown._repr_html_()  # shown, as written
+    other = build_history(INSPECT, ROWS, COUNTS)
+    for c in (compare_histories(h, other), compare_histories(other, h), compare_histories(h, h)):
+        assert_never_typeset(c._repr_html_())
+    assert "$(seq 1 40)" in compare_histories(other, h)._repr_html_()
+    items = (
+        PruneItem(
+            "container", "c" * 64, "x", f"failed build step: /bin/sh -c {SHELL}", 1, "remove"
+        ),
+        PruneItem("tag", "a:$1", "a:$1", "", None, "keep", reason="no such image $2"),
+    )
+    cache = BuildCacheReport("buildkit", (("id", f"exec {SHELL}", 1),), 1)
+    assert_never_typeset(PruneReport(dry_run=True, items=items, build_cache=cache)._repr_html_())
+    assert_never_typeset(PruneReport(dry_run=False, items=())._repr_html_())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.client import DockerClient
+from ..markup import block, literal
 from ..units import format_count, format_size
 from .history import (
     _CELL,
@@ -169,14 +170,14 @@ class ImageComparison:
     def _repr_html_(self) -> str:
         new, old = self.newer, self.older
         head = (
-            f"<b>{_esc(self.a.name)}</b> <code>{_esc(self.a.short_id)}</code> "
-            f"({_esc(format_size(self.a.size))}) vs <b>{_esc(self.b.name)}</b> "
+            f"<b>{literal(self.a.name)}</b> <code>{_esc(self.a.short_id)}</code> "
+            f"({_esc(format_size(self.a.size))}) vs <b>{literal(self.b.name)}</b> "
             f"<code>{_esc(self.b.short_id)}</code> ({_esc(format_size(self.b.size))}): "
             f"{_esc(_signed_size(self.size_difference))}"
         )
-        summary = f"<p>{_esc(self.summary())}</p>"
+        summary = f"<p>{literal(self.summary())}</p>"
         if self.identical:
-            return f'<div class="jupyter-dockerbuild-compare">{head}{summary}</div>'
+            return block(head + summary, "jupyter-dockerbuild-compare")
         biggest = max((r.size for r in (*self.a.rows, *self.b.rows)), default=0)
         groups = (
             ("shared", new.rows[: self.shared_rows], "#9aa0a6", "var(--jp-ui-font-color2,#888)"),
@@ -188,7 +189,7 @@ class ImageComparison:
             if not rows:
                 continue
             body.append(
-                f'<tr><th colspan="5" style="{_CELL};padding-top:6px">{_esc(label)}</th></tr>'
+                f'<tr><th colspan="5" style="{_CELL};padding-top:6px">{literal(label)}</th></tr>'
             )
             style = f' style="color:{text_color}"' if text_color else ""
             for row in rows:
@@ -197,15 +198,16 @@ class ImageComparison:
                     f"<tr{style}>"
                     f'<td style="{_CELL}">{_esc(step)}</td>'
                     f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
-                    f"{_esc(row.instruction)}</td>"
+                    f"{literal(row.instruction)}</td>"
                     f'<td style="{_CELL};text-align:right">{_esc(format_size(row.size))}</td>'
                     f'<td style="{_CELL};width:12em">{_bar_html(row.size, biggest, color)}</td>'
                     f'<td style="{_CELL}"><code>{_esc(_short(row.layer) if row.layer else "")}'
                     "</code></td></tr>"
                 )
-        return (
-            f'<div class="jupyter-dockerbuild-compare"><div>{head}</div>{summary}'
-            f'<table style="{_TABLE_CSS}"><tbody>{"".join(body)}</tbody></table></div>'
+        return block(
+            f"<div>{head}</div>{summary}"
+            f'<table style="{_TABLE_CSS}"><tbody>{"".join(body)}</tbody></table>',
+            "jupyter-dockerbuild-compare",
         )
 
 

@@ -38,7 +38,6 @@ How the classic builder records an image, as measured on dockerd 20.10 (API 1.41
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -50,6 +49,8 @@ from urllib.parse import quote
 
 from ..engine.client import DockerClient, HTTPError
 from ..errors import ImageNotFound
+from ..markup import block, literal
+from ..markup import escape as _esc
 from ..units import format_count, format_size
 
 __all__ = [
@@ -144,10 +145,6 @@ def _signed_size(num: int) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _bar_html(size: int, biggest: int, color: str = "#4c8bf5") -> str:
@@ -433,7 +430,7 @@ class ImageHistory:
     def _repr_html_(self) -> str:
         biggest = max((r.size for r in self.rows), default=0)
         head = (
-            f"<b>{_esc(', '.join(self.tags) or '<untagged>')}</b> "
+            f"<b>{literal(', '.join(self.tags) or '<untagged>')}</b> "
             f"<code>{_esc(self.short_id)}</code> · {_esc(format_size(self.size))} in "
             f"{format_count(len(self.layers), 'layer')}"
             + (f" · created {_esc(_when(self.created))} UTC" if self.created else "")
@@ -446,7 +443,7 @@ class ImageHistory:
             layer = _short(row.layer) if row.layer else ("?" if row.adds_layer is None else "")
             args = (
                 f'<br><small title="build args are stored in the image history">build args: '
-                f"{_esc(' '.join(row.build_args))}</small>"
+                f"{literal(' '.join(row.build_args))}</small>"
                 if row.build_args
                 else ""
             )
@@ -454,7 +451,7 @@ class ImageHistory:
                 f"<tr{muted}>"
                 f'<td style="{_CELL}">{_esc(step)}</td>'
                 f'<td style="{_CELL};white-space:pre-wrap;max-width:40em" '
-                f'title="{_esc(row.created_by)}">{_esc(row.instruction)}{args}</td>'
+                f'title="{_esc(row.created_by)}">{literal(row.instruction)}{args}</td>'
                 f'<td style="{_CELL};text-align:right">{_esc(format_size(row.size))}</td>'
                 f'<td style="{_CELL};width:12em">{_bar_html(row.size, biggest)}</td>'
                 f'<td style="{_CELL}" title="{_esc(row.layer or "")}"><code>{_esc(layer)}'
@@ -466,17 +463,20 @@ class ImageHistory:
             f'<th style="{_CELL}">{h}</th>'
             for h in ("step", "instruction", "size", "", "layer", "created (UTC)")
         )
-        note = f"<div><small>{_esc(self.hidden_note())}</small></div>" if self.hidden_note() else ""
+        note = (
+            f"<div><small>{literal(self.hidden_note())}</small></div>" if self.hidden_note() else ""
+        )
         config = self._config_lines()
         config_html = (
             "<details><summary>config</summary><pre>" + _esc("\n".join(config)) + "</pre></details>"
             if config
             else ""
         )
-        return (
-            f'<div class="jupyter-dockerbuild-history"><div>{head}</div>'
+        return block(
+            f"<div>{head}</div>"
             f'<table style="{_TABLE_CSS}"><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{note}{config_html}</div>"
+            f"<tbody>{''.join(rows)}</tbody></table>{note}{config_html}",
+            "jupyter-dockerbuild-history",
         )
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from ..engine.client import DockerClient, HTTPError
 from ..errors import ImageNotFound
+from ..markup import block, literal
 from ..units import format_count, format_size
 from .history import (
     _CELL,
@@ -172,8 +173,9 @@ class PruneReport:
                 f'<td style="{_CELL}">{_esc(item.kind)}</td>'
                 f'<td style="{_CELL}" title="{_esc(item.id)}"><code>{_esc(item.name)}</code></td>'
                 f'<td style="{_CELL};text-align:right">{_esc(_size(item.size))}</td>'
-                f'<td style="{_CELL}">{_esc(self._status(item))}</td>'
-                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">{_esc(item.detail)}</td>'
+                f'<td style="{_CELL}">{literal(self._status(item))}</td>'
+                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
+                f"{literal(item.detail)}</td>"
                 "</tr>"
             )
         if self.build_cache is not None:
@@ -184,15 +186,16 @@ class PruneReport:
                 f"{_esc(format_size(self.build_cache.reclaimed))}</td>"
                 f'<td style="{_CELL}">{verb}</td>'
                 f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
-                f"{_esc(self.build_cache.note)}</td></tr>"
+                f"{literal(self.build_cache.note)}</td></tr>"
             )
         header = "".join(
             f'<th style="{_CELL}">{h}</th>' for h in ("what", "name", "size", "status", "detail")
         )
-        return (
-            f'<div class="jupyter-dockerbuild-prune"><b>{_esc(self.headline())}</b>'
+        return block(
+            f"<b>{literal(self.headline())}</b>"
             f'<table style="{_TABLE_CSS}"><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
+            f"<tbody>{''.join(rows)}</tbody></table>",
+            "jupyter-dockerbuild-prune",
         )
 
 
