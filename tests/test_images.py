@@ -6,7 +6,9 @@ images or containers of other tests (or people) using the same daemon.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import uuid
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -425,8 +427,9 @@ def test_prune_dry_run_lists_exactly_what_prune_removes(docker, base_image, tag_
     assert planned == {("container", c) for c in leftovers} | {("image", old.image_id)}
     assert not dry.removed and docker.image_exists(old.image_id)
     assert _labelled_containers(docker, scope) == leftovers | set(user)
-    assert dry.build_cache is not None and dry.build_cache.builder == "classic"
-    assert "classic builder" in dry.build_cache.note
+    # A label cannot select build-cache records: the cache is left alone, and said so.
+    assert dry.build_cache is not None and dry.build_cache.skipped
+    assert not dry.build_cache.entries and dry.build_cache.reclaimed == 0
     assert f"would remove {len(planned)} items" in str(dry)
 
     done = prune(label=scope, client=docker)
@@ -436,12 +439,94 @@ def test_prune_dry_run_lists_exactly_what_prune_removes(docker, base_image, tag_
     assert not docker.image_exists(old.image_id)
     assert docker.image_exists(new.image_id) and docker.image_exists(kept.image_id)
     assert _labelled_containers(docker, scope) == set(user)
-    assert done.build_cache is not None and done.build_cache.reclaimed == 0  # classic: nothing
+    assert done.build_cache is not None and done.build_cache.skipped
+    assert not done.build_cache.done and done.build_cache.reclaimed == 0
     assert done.reclaimed >= 0 and "Removed" in done.headline()
 
     again = prune(dry_run=True, label=scope, client=docker)
     assert not again.planned and again.headline() == "Dry run: nothing to prune."
     assert not prune(label=scope, build_cache=False, client=docker).removed
+
+
+def _buildkit_build(docker: DockerClient, marker: str) -> tuple[set[str], str]:
+    """Build ``FROM scratch`` with BuildKit (no network, no syntax line): someone else's
+    build, as far as a label is concerned. Returns the cache records that appeared and
+    the (untagged) image id."""
+    before = {e["ID"] for e in docker.get_json("/system/df").get("BuildCache") or []}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in {
+            "Dockerfile": b"FROM scratch\nCOPY f /f\n",
+            "f": marker.encode(),
+        }.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    resp = docker.request(
+        "POST",
+        "/build",
+        params={"version": "2", "networkmode": "none", "rm": "1"},
+        data=buf.getvalue(),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    messages = [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+    assert not any("error" in m for m in messages), resp.text
+    image_id = next(m["aux"]["ID"] for m in messages if m.get("id") == "moby.image.id")
+    after = {e["ID"] for e in docker.get_json("/system/df").get("BuildCache") or []}
+    return after - before, image_id
+
+
+@daemon
+def test_prune_touches_only_what_its_label_selects_and_says_what_is_shared(
+    docker, base_image, tag_prefix, scope
+):
+    key, _, value = scope.partition("=")
+    # Someone else on the daemon: a dangling image without our label, BuildKit cache.
+    theirs_tag = f"{tag_prefix}:theirs"
+    theirs = jd.build(f"FROM {base_image}\nRUN echo {uuid.uuid4().hex} > /t\n", tags=[theirs_tag])
+    jd.build(f"FROM {base_image}\nRUN echo {uuid.uuid4().hex} > /t\n", tags=[theirs_tag])
+    assert docker.get_json(f"/images/{theirs.image_id}/json")["RepoTags"] == []  # dangling
+    records, buildkit_image = _buildkit_build(docker, uuid.uuid4().hex)
+    assert records, "the BuildKit build left no cache record"
+    # Ours: a dangling image with the label.
+    head = f'FROM {base_image}\nLABEL {key}="{value}"\n'
+    mine = jd.build(head + "RUN echo old > /v\n", tags=[f"{tag_prefix}:mine"])
+    jd.build(head + "RUN echo new > /v\n", tags=[f"{tag_prefix}:mine"])
+    try:
+        dry = prune(dry_run=True, label=scope, client=docker)
+        cache = dry.build_cache
+        assert cache is not None and not cache.entries and cache.reclaimed == 0, (
+            "a labelled dry run lists the whole daemon's build cache"
+        )
+        assert {i.id for i in dry.planned} == {mine.image_id}
+        assert dry.reclaimed == sum(i.size or 0 for i in dry.planned)
+        for shown in (str(dry), dry._repr_html_()):
+            assert "no label can select" in shown and "shared by every build" in shown
+            assert scope in shown
+
+        done = prune(label=scope, client=docker)
+        assert {i.id for i in done.removed} == {mine.image_id}
+        left = {e["ID"] for e in docker.get_json("/system/df").get("BuildCache") or []}
+        assert records <= left, "a labelled prune cleared the build cache"
+        assert docker.image_exists(theirs.image_id)
+
+        # Without a label the dry run is the whole daemon, and says so plainly.
+        everything = prune(dry_run=True, stopped_containers=False, client=docker)
+        assert theirs.image_id in {i.id for i in everything.planned}
+        assert everything.build_cache is not None
+        assert records <= {e[0] for e in everything.build_cache.entries}
+        for shown in (str(everything), everything._repr_html_()):
+            assert "whole daemon" in shown and "other users" in shown and "--label" in shown
+    finally:
+        for image in (theirs.image_id, buildkit_image):
+            try:
+                docker.delete(f"/images/{image}")
+            except HTTPError:
+                pass
+        for record in records:  # one id per request: the daemon takes one value a filter
+            docker.post_json(
+                "/build/prune", params={"all": "1", "filters": json.dumps({"id": [record]})}
+            )
 
 
 @daemon

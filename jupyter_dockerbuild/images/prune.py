@@ -29,6 +29,13 @@ from .history import (
 
 _FULL_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 
+#: Why a label cannot limit the build cache (moby's /build/prune filters are id, parent,
+#: type, description, inuse, shared and private: no label).
+BUILD_CACHE_UNLABELLED = (
+    "its records carry no labels, so no label can select them, and it is shared by every "
+    "build on this daemon: a prune without --label clears it, for everyone."
+)
+
 
 @dataclass(frozen=True)
 class PruneItem:
@@ -65,10 +72,14 @@ class BuildCacheReport:
     """(id, description, size) of BuildKit cache records (``/system/df``)."""
     reclaimed: int
     done: bool = False
+    skipped: str = ""
+    """Why the build cache was left alone (a label was given), or empty."""
 
     @property
     def note(self) -> str:
         """Why the build cache frees what it frees."""
+        if self.skipped:
+            return self.skipped
         if self.builder == "classic" and not self.entries:
             return (
                 "this daemon builds with the classic builder, which keeps no separate build "
@@ -76,7 +87,10 @@ class BuildCacheReport:
                 "the dangling images above. /build/prune clears BuildKit's cache only, "
                 "so it reclaims 0 B here."
             )
-        return format_count(len(self.entries), "BuildKit cache record")
+        return (
+            f"{format_count(len(self.entries), 'BuildKit cache record')} not in use, shared "
+            "by every build on this daemon, other users' included"
+        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,8 @@ class PruneReport:
     build_cache: BuildCacheReport | None = None
     deleted_images: tuple[str, ...] = ()
     """Every image id the daemon deleted, intermediate parents included."""
+    labels: tuple[str, ...] = ()
+    """The labels that selected containers and images; empty: the whole daemon."""
 
     @property
     def planned(self) -> tuple[PruneItem, ...]:
@@ -146,20 +162,37 @@ class PruneReport:
             text += f"; {len(self.failed)} could not be removed"
         return text + "."
 
+    def scope(self) -> str:
+        """What the report covers, and what in it is shared with other users."""
+        if self.labels:
+            return (
+                f"Only containers left by builds and dangling images labelled "
+                f"{' and '.join(self.labels)}."
+            )
+        return (
+            "The whole daemon (no --label): the dangling images and build leftovers listed "
+            "are anyone's, and the build cache is shared by every build on it; on a shared "
+            "daemon that includes other users' work, not only this notebook's. Give --label "
+            "KEY=VALUE (a LABEL your Dockerfiles set) to keep to your own."
+        )
+
     def __str__(self) -> str:
-        lines = [self.headline()]
+        lines = [self.headline(), self.scope()]
         for item in self.items:
             lines.append(
                 f"  {item.kind:9} {_clip(item.name, 40):40} {_size(item.size):>8}  "
                 f"{self._status(item)}" + (f"  ({_clip(item.detail, 60)})" if item.detail else "")
             )
         if self.build_cache is not None:
-            verb = "would reclaim" if self.dry_run else "reclaimed"
-            lines.append(
-                f"  build cache: {verb} {format_size(self.build_cache.reclaimed)}: "
-                f"{self.build_cache.note}"
-            )
+            lines.append(f"  build cache: {self._cache_status()}: {self.build_cache.note}")
         return "\n".join(lines)
+
+    def _cache_status(self) -> str:
+        cache = self.build_cache
+        if cache is None or cache.skipped:
+            return "not pruned"
+        verb = "would reclaim" if self.dry_run else "reclaimed"
+        return f"{verb} {format_size(cache.reclaimed)}"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self) if cycle else str(self))
@@ -179,12 +212,11 @@ class PruneReport:
                 "</tr>"
             )
         if self.build_cache is not None:
-            verb = "would reclaim" if self.dry_run else "reclaimed"
             rows.append(
                 f'<tr><td style="{_CELL}">build cache</td><td style="{_CELL}"></td>'
                 f'<td style="{_CELL};text-align:right">'
                 f"{_esc(format_size(self.build_cache.reclaimed))}</td>"
-                f'<td style="{_CELL}">{verb}</td>'
+                f'<td style="{_CELL}">{literal(self._cache_status())}</td>'
                 f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
                 f"{literal(self.build_cache.note)}</td></tr>"
             )
@@ -192,7 +224,7 @@ class PruneReport:
             f'<th style="{_CELL}">{h}</th>' for h in ("what", "name", "size", "status", "detail")
         )
         return block(
-            f"<b>{literal(self.headline())}</b>"
+            f"<b>{literal(self.headline())}</b><div><small>{literal(self.scope())}</small></div>"
             f'<table style="{_TABLE_CSS}"><thead><tr>{header}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>",
             "jupyter-dockerbuild-prune",
@@ -445,6 +477,9 @@ def prune(
       use (0 B on the classic builder, whose cache is the intermediate images).
     - ``label``: only images and containers carrying this label (``key`` or
       ``key=value``, or a list of them), like ``docker image prune --filter label=``.
+      The build cache is then left alone: its records carry no labels. Without a
+      label, everything above is the whole daemon's, other users' included; the
+      report says which.
 
     With ``dry_run=True`` nothing is removed and the report lists exactly what would
     be; image sizes are their unique size from ``/system/df`` (what deleting frees at
@@ -454,16 +489,27 @@ def prune(
     between two steps its newest step image is dangling for a moment, and a leftover
     check cannot tell "not yet used" from "abandoned".
     """
+    labels = _label_filter(label)
     with _using(client) as c:
+        skip_cache = ""
+        if build_cache and labels:
+            # Build-cache records carry no labels: a labelled prune cannot select them,
+            # and clearing all of them would clear every other user's cache too.
+            skip_cache = BUILD_CACHE_UNLABELLED
+            build_cache = False
         items, df = _plan(
             c,
             build_cache=build_cache and dry_run,
             dangling_images=dangling_images,
             stopped_containers=stopped_containers,
             tags=list(tags or ()),
-            labels=_label_filter(label),
+            labels=labels,
         )
         cache: BuildCacheReport | None = None
+        if skip_cache:
+            cache = BuildCacheReport(
+                builder=_builder_kind(c), entries=(), reclaimed=0, skipped=skip_cache
+            )
         if dry_run:
             if build_cache:
                 unused = [e for e in (df or {}).get("BuildCache") or [] if not e.get("InUse")]
@@ -476,7 +522,9 @@ def prune(
                     # A record shared with an image frees nothing: the image keeps the data.
                     reclaimed=sum(int(e.get("Size", 0)) for e in unused if not e.get("Shared")),
                 )
-            return PruneReport(dry_run=True, items=tuple(items), build_cache=cache)
+            return PruneReport(
+                dry_run=True, items=tuple(items), build_cache=cache, labels=tuple(labels)
+            )
 
         deleted: list[str] = []
         done = list(items)
@@ -494,5 +542,9 @@ def prune(
                 done=True,
             )
         return PruneReport(
-            dry_run=False, items=tuple(done), build_cache=cache, deleted_images=tuple(deleted)
+            dry_run=False,
+            items=tuple(done),
+            build_cache=cache,
+            deleted_images=tuple(deleted),
+            labels=tuple(labels),
         )

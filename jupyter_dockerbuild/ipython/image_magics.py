@@ -111,8 +111,9 @@ class ImageMagics(Magics):
     @argument(
         "--no-build-cache",
         action="store_true",
-        help="Leave the build cache alone (POST /build/prune). On the classic builder it "
-        "is empty anyway: its cache is the intermediate images.",
+        help="Leave the build cache alone (POST /build/prune). It is shared by every "
+        "build on the daemon; on the classic builder it is empty anyway: its cache is "
+        "the intermediate images.",
     )
     @argument(
         "--no-dangling",
@@ -139,7 +140,8 @@ class ImageMagics(Magics):
         action="append",
         default=[],
         metavar="KEY[=VALUE]",
-        help="Only prune images and containers with this label; repeatable (all must match).",
+        help="Only prune images and containers with this label; repeatable (all must "
+        "match). The build cache is then left alone: its records carry no labels.",
     )
     @line_magic
     def dockerbuild_prune(self, line: str) -> Any:
@@ -147,7 +149,10 @@ class ImageMagics(Magics):
 
         Removes containers left by builds, dangling images (with their untagged
         parents), the tags given with --tag, and the build cache. Running containers
-        and containers you created are never removed. Start with --dry-run to see the
+        and containers you created are never removed. Without --label this is the
+        whole daemon's, like docker image prune: on a shared daemon, other users'
+        dangling images, build leftovers and build cache too. --label keeps to what
+        carries it (and leaves the build cache alone). Start with --dry-run to see the
         list. Returns a ``PruneReport``.
         """
         from ..images.prune import prune
