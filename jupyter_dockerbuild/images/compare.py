@@ -10,8 +10,11 @@ from ..engine.client import DockerClient
 from ..markup import block, literal
 from ..units import format_count, format_size
 from .history import (
+    _BAR_CELL,
     _CELL,
     _TABLE_CSS,
+    _TEXT_CELL,
+    _WRAP_CELL,
     HistoryRow,
     ImageHistory,
     _bar_html,
@@ -189,7 +192,8 @@ class ImageComparison:
             if not rows:
                 continue
             body.append(
-                f'<tr><th colspan="5" style="{_CELL};padding-top:6px">{literal(label)}</th></tr>'
+                f'<tr><th colspan="5" style="{_WRAP_CELL};padding-top:6px">'
+                f"{literal(label)}</th></tr>"
             )
             style = f' style="color:{text_color}"' if text_color else ""
             for row in rows:
@@ -197,10 +201,10 @@ class ImageComparison:
                 body.append(
                     f"<tr{style}>"
                     f'<td style="{_CELL}">{_esc(step)}</td>'
-                    f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
+                    f'<td style="{_TEXT_CELL}">'
                     f"{literal(row.instruction)}</td>"
                     f'<td style="{_CELL};text-align:right">{_esc(format_size(row.size))}</td>'
-                    f'<td style="{_CELL};width:12em">{_bar_html(row.size, biggest, color)}</td>'
+                    f'<td style="{_BAR_CELL}">{_bar_html(row.size, biggest, color)}</td>'
                     f'<td style="{_CELL}"><code>{_esc(_short(row.layer) if row.layer else "")}'
                     "</code></td></tr>"
                 )

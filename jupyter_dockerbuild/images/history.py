@@ -168,6 +168,15 @@ _TABLE_CSS = (
     "border-collapse:collapse;font-size:0.9em;font-family:var(--jp-code-font-family,monospace)"
 )
 _CELL = "padding:1px 8px;text-align:left;vertical-align:top;white-space:nowrap"
+# Long text (an instruction, a daemon message) wraps, anywhere if it must: a long word
+# such as ENV PATH=/usr/local/sbin:... would otherwise set the table's minimum width,
+# and cut its last columns in a notebook beside the file browser at 1280 px.
+_TEXT_CELL = (
+    "padding:1px 8px;text-align:left;vertical-align:top;white-space:pre-wrap;"
+    "overflow-wrap:anywhere;min-width:12em"
+)
+_WRAP_CELL = "padding:1px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere"
+_BAR_CELL = _CELL + ";width:8em"
 
 
 # --------------------------------------------------------------------------------------
@@ -450,10 +459,10 @@ class ImageHistory:
             rows.append(
                 f"<tr{muted}>"
                 f'<td style="{_CELL}">{_esc(step)}</td>'
-                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em" '
+                f'<td style="{_TEXT_CELL}" '
                 f'title="{_esc(row.created_by)}">{literal(row.instruction)}{args}</td>'
                 f'<td style="{_CELL};text-align:right">{_esc(format_size(row.size))}</td>'
-                f'<td style="{_CELL};width:12em">{_bar_html(row.size, biggest)}</td>'
+                f'<td style="{_BAR_CELL}">{_bar_html(row.size, biggest)}</td>'
                 f'<td style="{_CELL}" title="{_esc(row.layer or "")}"><code>{_esc(layer)}'
                 "</code></td>"
                 f'<td style="{_CELL}">{_esc(_when(row.created))}</td>'

@@ -17,6 +17,8 @@ from ..units import format_count, format_size
 from .history import (
     _CELL,
     _TABLE_CSS,
+    _TEXT_CELL,
+    _WRAP_CELL,
     _clip,
     _esc,
     _inspect,
@@ -204,10 +206,11 @@ class PruneReport:
             rows.append(
                 f"<tr{muted}>"
                 f'<td style="{_CELL}">{_esc(item.kind)}</td>'
-                f'<td style="{_CELL}" title="{_esc(item.id)}"><code>{_esc(item.name)}</code></td>'
+                f'<td style="{_WRAP_CELL}" title="{_esc(item.id)}"><code>{_esc(item.name)}</code>'
+                "</td>"
                 f'<td style="{_CELL};text-align:right">{_esc(_size(item.size))}</td>'
-                f'<td style="{_CELL}">{literal(self._status(item))}</td>'
-                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
+                f'<td style="{_WRAP_CELL}">{literal(self._status(item))}</td>'
+                f'<td style="{_TEXT_CELL}">'
                 f"{literal(item.detail)}</td>"
                 "</tr>"
             )
@@ -216,8 +219,8 @@ class PruneReport:
                 f'<tr><td style="{_CELL}">build cache</td><td style="{_CELL}"></td>'
                 f'<td style="{_CELL};text-align:right">'
                 f"{_esc(format_size(self.build_cache.reclaimed))}</td>"
-                f'<td style="{_CELL}">{literal(self._cache_status())}</td>'
-                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
+                f'<td style="{_WRAP_CELL}">{literal(self._cache_status())}</td>'
+                f'<td style="{_TEXT_CELL}">'
                 f"{literal(self.build_cache.note)}</td></tr>"
             )
         header = "".join(

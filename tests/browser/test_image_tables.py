@@ -89,3 +89,55 @@ def test_tables_are_never_typeset_as_maths(open_notebook, base_image, tag_prefix
     for name, table in tables.items():
         found = table.locator(MATH)
         assert found.count() == 0, f"the {name} table was typeset: {found.first.inner_html()}"
+
+
+# For each table: how far its widest part reaches past what the output area shows.
+OVERFLOW_JS = """
+(root) => {
+  const output = root.closest('.jp-OutputArea-output');
+  const limit = Math.min(output.getBoundingClientRect().right, window.innerWidth);
+  const cells = [...root.querySelectorAll('th, td')];
+  const right = Math.max(...cells.map(c => c.getBoundingClientRect().right));
+  return {overflow: right - limit, scroll: output.scrollWidth - output.clientWidth};
+}
+"""
+
+
+def test_tables_fit_1280px_with_the_file_browser_open(open_notebook, base_image, tag_prefix, scope):
+    key, _, value = scope.partition("=")
+    tag = f"{tag_prefix}:wide"
+    long_run = "RUN " + " && ".join(f"echo step-{i}-of-a-long-command > /f{i}" for i in range(8))
+    page = open_notebook(
+        "wide.ipynb",
+        [
+            "%load_ext jupyter_dockerbuild",
+            f"%%dockerbuild -t {tag} --no-cache --network none --rm=false\n"
+            f"FROM {base_image}\n"
+            f'LABEL {key}="{value}"\n'
+            # One long unbroken word (like the base image's ENV PATH=...).
+            f"ENV TOOLS=/opt/{'/'.join(f'tool-{i}' for i in range(12))}\n"
+            f"{long_run}\n",
+            f"%dockerbuild_history {tag}",
+            f"%dockerbuild_compare {base_image} {tag}",
+            f"%dockerbuild_prune --dry-run --no-build-cache --no-dangling --label {scope}",
+        ],
+    )
+    assert page.viewport_size == {"width": 1280, "height": 900}
+    # JupyterLab opens with the file browser shown in the left sidebar.
+    expect(page.locator(".jp-FileBrowser")).to_be_visible()
+    run_all(page)
+    tables = {
+        "history": page.locator(".jupyter-dockerbuild-history"),
+        "compare": page.locator(".jupyter-dockerbuild-compare"),
+        "prune": page.locator(".jupyter-dockerbuild-prune"),
+    }
+    for name, table in tables.items():
+        expect(table, f"the {name} table").to_be_visible(timeout=60_000)
+    expect(tables["history"].locator("th").last).to_have_text("created (UTC)")
+    for name, table in tables.items():
+        fit = table.evaluate(OVERFLOW_JS)
+        assert fit["overflow"] <= 0 and fit["scroll"] <= 0, f"the {name} table is cut: {fit}"
+    history = tables["history"]
+    history.scroll_into_view_if_needed()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "history-1280.png"))
