@@ -28,7 +28,10 @@ __all__ = [
     "ensure_base_image",
     "history",
     "load_ipython_extension",
+    "login",
+    "logout",
     "prune",
+    "push",
     "run_image",
 ]
 
@@ -46,6 +49,9 @@ _LAZY = {
     "history": "images.history",
     "compare": "images.compare",
     "prune": "images.prune",
+    "push": "images.push",
+    "login": "engine.registry",
+    "logout": "engine.registry",
     "run_image": "images.run",
     "BuildCancelled": "errors",
     "DockerBuildError": "errors",
@@ -83,10 +89,8 @@ def build(
     ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
     progress widget. Raises :class:`BuildError` (with ``.result``) if the build fails.
     """
-    from .builder.docker_config import apply_docker_config
     from .builder.options import BuildOptions
-    from .builder.pipeline import run_build
-    from .engine.client import DockerClient
+    from .builder.pipeline import execute
     from .ui.text import make_view
 
     if "file" in options:
@@ -95,18 +99,10 @@ def build(
         tag = options.pop("tag")
         options["tags"] = [tag] if isinstance(tag, str) else list(tag)
     opts = BuildOptions.from_user(**options)
-    # Credentials and proxies from the docker config, like `docker build` sends them.
-    opts = apply_docker_config(opts, host=host)
     view = None
     if progress:
         view = make_view(widget=progress == "widget", quiet=opts.quiet)
-    client = DockerClient(host)
-    try:
-        return run_build(
-            dockerfile, opts, context_dir=context, files=files, client=client, view=view
-        )
-    finally:
-        client.close()
+    return execute(dockerfile, opts, context_dir=context, files=files, host=host, view=view)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -69,6 +69,32 @@ class HelperError(DockerBuildError):
     """A docker credential helper failed (missing, timed out, exited non-zero, bad output)."""
 
 
+class ConfigFileError(DockerBuildError):
+    """The docker config file cannot be read for an update, or cannot be written."""
+
+
+class RegistryError(DockerBuildError):
+    """A registry refused a login, push or pull, or could not be reached.
+
+    The message names the registry (``registry``: ``host[:port]``) and says what to do;
+    it never carries a credential.
+    """
+
+    def __init__(self, message: str, *, registry: str | None = None) -> None:
+        super().__init__(message)
+        self.registry = registry
+
+
+class PushError(RegistryError):
+    """A push failed; the image is still on the daemon under ``reference``."""
+
+    def __init__(
+        self, message: str, *, registry: str | None = None, reference: str | None = None
+    ) -> None:
+        super().__init__(message, registry=registry)
+        self.reference = reference
+
+
 class ImageNotFound(DockerBuildError, LookupError):
     """The image (tag, id or build result) is not on the daemon."""
 

@@ -1,4 +1,4 @@
-"""Load the daemon's real `/build` responses recorded in ``shared/fixtures/build-streams``.
+"""Load the daemon's real `/build` responses recorded in ``tests/data/build-streams``.
 
 Each ``NAME.raw`` is an exact HTTP response: status line, headers, then the body with its
 chunk framing. :func:`load_capture` parses the head and de-chunks the body (or cuts it to
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,19 +16,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared/fixtures/build-streams"
+# In the repository, next to this file: a fresh clone must be able to run the tests.
+CAPTURES_DIR = Path(__file__).resolve().parent / "data" / "build-streams"
 
 
 def fixtures_dir() -> Path:
-    """The capture directory: next to the repo, else ``$DOCKERBUILD_FIXTURES``."""
-    if (_DEFAULT_DIR / "INDEX.tsv").is_file():
-        return _DEFAULT_DIR
-    env = os.environ.get("DOCKERBUILD_FIXTURES")
-    if env and (Path(env) / "INDEX.tsv").is_file():
-        return Path(env)
-    raise FileNotFoundError(
-        f"no build-stream captures in {_DEFAULT_DIR}; set DOCKERBUILD_FIXTURES to their directory"
-    )
+    """The capture directory, ``tests/data/build-streams``; an error if it is incomplete."""
+    if not (CAPTURES_DIR / "INDEX.tsv").is_file():
+        raise FileNotFoundError(f"no build-stream captures (INDEX.tsv) in {CAPTURES_DIR}")
+    return CAPTURES_DIR
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Secrets are planted where a user keeps them: a registry password in the docker c
 (``auths``), a password inside a proxy URL there (``proxies``), and a token passed as
 ``--build-arg TOKEN`` from the kernel's environment. A real build then runs on the main
 daemon (``FROM local/busybox``) through the magic in an IPython shell, through
-``run_build`` with the widget's renderer, and through a real kernel whose outputs are
+``execute`` with the widget's renderer, and through a real kernel whose outputs are
 saved as a notebook; every text that reaches the user is scanned for the secrets.
 """
 
@@ -21,9 +21,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from kernelutil import execute
 
+from jupyter_dockerbuild.builder import pipeline
 from jupyter_dockerbuild.builder.docker_config import apply_docker_config
 from jupyter_dockerbuild.builder.options import BuildOptions
-from jupyter_dockerbuild.builder.pipeline import run_build
 from jupyter_dockerbuild.builder.result import render_summary
 from jupyter_dockerbuild.engine.auth import registry_config_from_docker_config
 from jupyter_dockerbuild.errors import BuildError
@@ -105,6 +105,13 @@ def test_magic_in_an_ipython_shell(secrets, base_image, tag_prefix, capsys):
         secrets.assert_absent("the result's summary", render_summary(result))
         secrets.assert_absent("the result's log", result.log)
         secrets.assert_absent("the result's fields", str(vars(result)))
+    # The image records TOKEN's value; its history, asked by tag, must not show it.
+    for line in (f"%dockerbuild_history {tag_prefix}:ok", "%dockerbuild_history ok"):
+        hist = ip.run_line_magic(*line[1:].split(" ", 1))
+        data, _ = ip.display_formatter.format(hist)
+        shown = "\n".join([str(hist), repr(hist), repr(hist.rows), *map(str, data.values())])
+        secrets.assert_absent(f"the output of {line}", shown)
+        assert "TOKEN=***" in data["text/plain"] and "TOKEN=***" in data["text/html"], line
 
 
 class RecordingView:
@@ -125,16 +132,17 @@ class RecordingView:
 
 
 def test_options_and_every_renderer(secrets, docker, base_image):
-    options = apply_docker_config(
-        BuildOptions.from_user(build_args=["TOKEN"], network="none", no_cache=True)
-    )
+    given = BuildOptions.from_user(build_args=["TOKEN"], network="none", no_cache=True)
+    options = apply_docker_config(given)
     assert options.registry_config == secrets.header
     for shown in (repr(options), options.to_cli(), options.to_cli(magic=True), str(options)):
         secrets.assert_absent("the options' repr / command line", shown)
     secrets.assert_absent("masked build args", str(options.masked_build_args()))
     view = RecordingView()
-    result = run_build(dockerfile(base_image), options, client=docker, view=view)
+    # execute() applies the docker config itself, like the magic and the form rely on.
+    result = pipeline.execute(dockerfile(base_image), given, client=docker, view=view)
     assert result.ok and len(view.html) > 1
+    assert "token-and-proxy-are-set" in result.log  # the build really had both
     secrets.assert_absent("the widget's HTML", "\n".join(view.html))
     secrets.assert_absent("the text view", view.text.getvalue())
     secrets.assert_absent("the result", repr(result) + render_summary(result) + result.log)
@@ -182,6 +190,14 @@ def test_real_kernel_and_saved_notebook(secrets, base_image, tag_prefix, tmp_pat
             + dockerfile(base_image),
             "res",
             "print(repr(res)); print(res.log)",
+            # The image records TOKEN's value in its history: every way to show that.
+            f"%dockerbuild_history {tag_prefix}:k",
+            "%dockerbuild_history res",
+            "import jupyter_dockerbuild",
+            f"jupyter_dockerbuild.history({tag_prefix + ':k'!r})",
+            f"h = jupyter_dockerbuild.history({tag_prefix + ':k'!r}); print(h); print(repr(h))",
+            "print(h.rows); h.rows",
+            f"jupyter_dockerbuild.compare({tag_prefix + ':k'!r}, res)",
             "%%dockerbuild --build-arg TOKEN --network none --no-cache --out bad\n"
             + dockerfile(base_image, fail=True),
             "bad",
@@ -211,8 +227,9 @@ def test_real_kernel_and_saved_notebook(secrets, base_image, tag_prefix, tmp_pat
             "the kernel's messages", json.dumps([m["content"] for m in everything])
         )
         saved = path.read_text()
-        # The scan is not vacuous: the notebook holds the summary and the log.
+        # The scan is not vacuous: the notebook holds the summary, the log, the histories.
         assert "Built sha256:" in saved and "token-and-proxy-are-set" in saved
+        assert saved.count("TOKEN=***") >= 6, "the histories were not displayed"
         secrets.assert_absent("the saved notebook", saved)
         assert widget_state, "the widget sent no state"
     finally:

@@ -75,18 +75,23 @@ def find_static_busybox() -> str:
 
 
 def ensure_base_image(
-    name: str = BASE_IMAGE, *, client: DockerClient | None = None, rebuild: bool = False
+    name: str = BASE_IMAGE,
+    *,
+    host: str | None = None,
+    client: DockerClient | None = None,
+    rebuild: bool = False,
 ) -> str:
     """Make sure the local busybox base image exists on the daemon; return its name.
 
     Builds it from the host's static busybox only when it is missing (or ``rebuild``),
-    so calling this at the top of every notebook is cheap.
+    so calling this at the top of every notebook is cheap. ``host`` and ``client``
+    choose the daemon as for :func:`jupyter_dockerbuild.build`.
     """
     from .options import BuildOptions
-    from .pipeline import run_build
+    from .pipeline import execute
 
     owns = client is None
-    client = client or DockerClient()
+    client = client or DockerClient(host)
     try:
         if not rebuild and client.image_exists(name):
             return name
@@ -95,7 +100,10 @@ def ensure_base_image(
         # A directory context keeps busybox's executable bit (generated files are 0644).
         with tempfile.TemporaryDirectory(prefix="dockerbuild-base-") as tmp:
             shutil.copy2(busybox, os.path.join(tmp, "busybox"))
-            run_build(_DOCKERFILE, options, context_dir=tmp, client=client)
+            # No docker config: FROM scratch pulls nothing (no credentials needed) and
+            # the RUN step has no network (no proxies), so reading the config would
+            # only run the user's credential helpers for nothing.
+            execute(_DOCKERFILE, options, context_dir=tmp, client=client, docker_config=False)
         return name
     finally:
         if owns:

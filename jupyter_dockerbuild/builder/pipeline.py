@@ -1,32 +1,44 @@
-"""Run one build: options + context -> request -> events -> state -> view -> result.
+"""The one build pipeline: the Python API, the magic, the form and the base image call it.
 
-This is the only place the pieces meet, so the magic, the form and the Python API all
-build the same way. Failure is an event, not an HTTP status: an error before streaming
-(4xx/5xx) and an ``errorDetail`` inside the stream both end as one
-:class:`~jupyter_dockerbuild.errors.BuildError` carrying the result, with a message that
-names the culprit (the failing step and its cell line, the flag, the base image).
+:func:`execute` runs a build from a Dockerfile and :class:`BuildOptions` to a
+:class:`BuildResult`: first paint of the view, the builder's preflight, the client, the
+docker config (credentials, proxies) for the daemon it builds on, the context, the
+request, the events folded into the state as they stream, cancel, and the closing of
+the response, the view and the client it made, whatever happens.
+
+What differs between builders sits behind :class:`Builder`: the classic builder
+(:mod:`.classic`) today; a BuildKit one (``/build?version=2``) plugs in beside it.
+
+Failure is an event, not an HTTP status: an error before streaming (4xx/5xx) and an
+``errorDetail`` inside the stream both end as one
+:class:`~jupyter_dockerbuild.errors.BuildError` carrying the result, with the builder's
+explanation as its message.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import threading
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..engine.client import DockerClient, HTTPError
+# Only what the first paint needs is imported with this module: the magic imports it
+# before anything is drawn, and the HTTP stack (requests alone is ~100 ms in a fresh
+# kernel) and the context tar load inside execute(), after the first paint.
 from ..engine.stream import JSONStreamDecoder
-from ..errors import BuildCancelled, BuildError, DockerBuildError
-from ..units import format_size
-from .context import build_context
+from ..errors import BuildCancelled, BuildError, DockerBuildError, HTTPError
+from .classic import ClassicBuilder
 from .options import BuildOptions
-from .preflight import check_dockerfile
 from .state import BuildResult, BuildState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..engine.client import BuildResponse, DockerClient
+
+__all__ = ["Builder", "NullView", "View", "execute", "run_build"]
 
 
 class View(Protocol):
-    """What the builder needs from a progress display."""
+    """What the pipeline needs from a progress display."""
 
     def update(self, state: BuildState) -> None:
         """Show the state so far (called often: the view throttles itself)."""
@@ -45,114 +57,83 @@ class NullView:
         pass
 
 
-_PARSE_LINE_RE = re.compile(r"(dockerfile parse error )line (\d+)")
+class Builder(Protocol):
+    """One way of building on the daemon: what differs between builders.
 
-
-def explain_error(message: str, code: int | None, options: BuildOptions, state: BuildState) -> str:
-    """Turn a daemon error into one sentence that names what was wrong.
-
-    The daemon's text stays in the message (people search for it); we add what it
-    leaves out: the step and cell line, the flag that caused it, what to try.
+    :func:`execute` owns everything around it (view, client, docker config, context,
+    the stream's decoding, cancel, closing); a builder owns what it refuses before any
+    request, the request, how the daemon's messages fold into the state, and how its
+    errors read.
     """
-    step = state.error.step if state.error is not None else None
-    info = state.steps[step - 1] if step is not None and 0 < step <= len(state.steps) else None
-    where = ""
-    if step is not None:
-        total = state.total_steps or len(state.steps)
-        where = f"step {step}/{total}"
-        if info is not None and info.line:
-            # In the magic the Dockerfile starts on the cell's second line.
-            label = "cell line" if state.line_offset else "line"
-            where += f" ({label} {info.line + state.line_offset})"
-        where += ": "
-    instruction = info.instruction if info is not None else ""
 
-    lowered = message.lower()
-    if code == 137 or "returned a non-zero code: 137" in message:
-        if options.memory:
-            return (
-                f"{where}killed (exit code 137): the step ran out of memory under the memory "
-                f"limit -m {format_size(options.memory)}. Raise -m/--memory."
-            )
-        # Without a limit, SIGKILL means the host ran out of memory or someone killed
-        # the container: say both rather than guess.
-        return (
-            f"{where}killed (exit code 137, SIGKILL): out of memory on the daemon's host, "
-            "or the build container was killed"
-        )
-    if "returned a non-zero code" in message:
-        return f"{where}{instruction}: {message}" if instruction else f"{where}{message}"
-    if "no build stage" in lowered:
-        return f"the Dockerfile must start with FROM (only ARG may come before it) ({message})"
-    if "cannot be empty" in lowered:
-        return f"the Dockerfile is empty: write at least a FROM line ({message})"
-    match = _PARSE_LINE_RE.search(message)
-    if match:
-        cell_line = int(match.group(2)) + state.line_offset
-        return f"{message} (cell line {cell_line})"
-    if "network" in lowered and "not found" in lowered and options.network:
-        return f"--network {options.network!r}: no such network on the daemon ({message})"
-    if "cpuset" in lowered or ("cpus" in lowered and options.cpuset_cpus):
-        return (
-            f"--cpuset-cpus {options.cpuset_cpus!r}: those CPUs are not available on the "
-            f"daemon's host ({message})"
-        )
-    if "extra host" in lowered or "invalid ip address" in lowered:
-        return f"--add-host: {message}"
-    if "cannot locate specified dockerfile" in lowered:
-        return (
-            f"-f/--file {options.dockerfile!r}: there is no such file in the build context "
-            f"({message})"
-        )
-    if any(
-        s in lowered
-        for s in (
-            "pull access denied",
-            "manifest unknown",
-            "connection refused",
-            "no such host",
-            "repository does not exist",
-            "not found: manifest",
-        )
-    ):
-        image = _base_image_in(message)
-        if instruction.upper().startswith("FROM "):
-            # The daemon's message names the registry URL, not the image: take it from
-            # the FROM line (the word after FROM, before any "AS name").
-            image = instruction.split()[1]
-        subject = f"base image {image!r}" if image else "the base image"
-        return (
-            f"{where}{subject} is not on the daemon and could not be pulled ({message}). "
-            "Build or load it locally first, e.g. jupyter_dockerbuild.ensure_base_image()"
-        )
-    if "invalid reference format" in lowered and options.tags:
-        return f"-t/--tag {' '.join(options.tags)}: {message}"
-    if "squash" in lowered and "experimental" in lowered:
-        return f"--squash needs a daemon started with --experimental ({message})"
-    return f"{where}{message}" if where else message
+    #: Short name (``"classic"``), for messages and for options that only some honour.
+    name: str
+
+    def preflight(self, dockerfile: str, options: BuildOptions, *, line_offset: int) -> None:
+        """Raise a :class:`DockerBuildError` for what this builder cannot build."""
+
+    def start(
+        self, client: DockerClient, options: BuildOptions, body: Iterable[bytes] | None
+    ) -> BuildResponse:
+        """Send the build request with the context ``body``; return the streaming response.
+
+        Raises :class:`HTTPError` when the daemon refuses before streaming.
+        """
+
+    def fold(self, state: BuildState, events: list[dict[str, Any]]) -> None:
+        """Fold decoded JSON messages from the response into ``state``."""
+
+    def explain(
+        self, message: str, code: int | None, options: BuildOptions, state: BuildState
+    ) -> str:
+        """Turn the daemon's error into one sentence naming the culprit."""
 
 
-_IMAGE_IN_ERROR = re.compile(r"(?:for|pull|image|repository) ([\w./:@-]+:[\w.-]+)")
+def _dockerfile_text(
+    dockerfile: str | None, options: BuildOptions, context_dir: str | os.PathLike[str] | None
+) -> str | None:
+    """The Dockerfile's text for the step list and the preflight, if we can know it."""
+    if dockerfile is not None or context_dir is None or options.remote:
+        return dockerfile
+    # The Dockerfile comes from the context directory (build_context reports it if it
+    # is missing, with the daemon's wording).
+    path = os.path.join(os.fspath(context_dir), options.dockerfile)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
-def _base_image_in(message: str) -> str | None:
-    match = _IMAGE_IN_ERROR.search(message)
-    return match.group(1) if match else None
-
-
-def run_build(
+def execute(
     dockerfile: str | None,
     options: BuildOptions,
     *,
-    context_dir: str | Any | None = None,
+    context_dir: str | os.PathLike[str] | None = None,
     files: Mapping[str, str | bytes] | None = None,
+    host: str | None = None,
     client: DockerClient | None = None,
     view: View | None = None,
     line_offset: int = 0,
     cancel_event: threading.Event | None = None,
-    on_response: Any = None,
+    on_response: Callable[[BuildResponse], object] | None = None,
+    builder: Builder | None = None,
+    docker_config: bool = True,
 ) -> BuildResult:
     """Build an image and return its :class:`BuildResult`.
+
+    ``dockerfile`` is the Dockerfile's text (None: ``options.dockerfile`` inside
+    ``context_dir``); ``context_dir`` and ``files`` make the context. The build runs on
+    ``client``, else on a client for ``host`` (like ``DOCKER_HOST``; None: found like
+    the docker CLI) that is closed at the end. With ``docker_config`` the user's docker
+    config adds registry credentials and proxies for that daemon, as ``docker build``
+    does. ``line_offset`` is how many lines come before the Dockerfile's first (the
+    magic's line). ``on_response`` gets the streaming response as soon as there is one
+    (the form keeps it to cancel from another thread). ``builder`` is the classic
+    builder unless given.
+
+    ``view`` gets the state from before anything slow happens and is always closed,
+    also when the build fails before the request.
 
     Raises :class:`BuildError` (with ``.result``) when the build fails and
     :class:`BuildCancelled` when ``cancel_event`` is set. On ``KeyboardInterrupt`` the
@@ -160,39 +141,42 @@ def run_build(
     container, the view shows "cancelled", and the interrupt is re-raised.
     """
     view = view or NullView()
-    text = dockerfile
-    if text is None and context_dir is not None and not options.remote:
-        # The Dockerfile comes from the context directory: read it for the step list
-        # and the preflight check (build_context reports it if it is missing).
-        path = os.path.join(os.fspath(context_dir), options.dockerfile)
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        except OSError:
-            text = None
+    builder = builder or ClassicBuilder()
+    text = _dockerfile_text(dockerfile, options, context_dir)
     state = BuildState(text or "", tags=options.tags, line_offset=line_offset)
     state.secret_args = tuple(sorted(options.secret_args))
     owns_client = client is None
-    response = None
+    response: BuildResponse | None = None
     try:
+        # First paint: the steps, waiting, before anything slow.
+        view.update(state)
         if text is not None and not options.remote:
-            # BuildKit-only syntax gets one clear sentence, not an opaque daemon error.
-            check_dockerfile(text, line_offset=line_offset)
-        client = client or DockerClient()
+            builder.preflight(text, options, line_offset=line_offset)
+        if client is None:
+            from ..engine.client import DockerClient
+
+            client = DockerClient(host)
+        if docker_config:
+            from .docker_config import apply_docker_config
+
+            # Credentials and proxies for the daemon this build really runs on.
+            options = apply_docker_config(options, host=client.host)
+            state.secret_args = tuple(sorted(options.secret_args))
         body = None
         if not options.remote:
+            from .context import build_context
+
             body = build_context(
                 dockerfile,
                 dockerfile_path=options.dockerfile,
                 context_dir=context_dir,
                 files=files,
             )
-        view.update(state)
         try:
-            response = client.build(options.to_query(), body, options.headers())
+            response = builder.start(client, options, body)
         except HTTPError as exc:
             # Errors before streaming: parse errors, bad tags, missing Dockerfile ...
-            state.fail(explain_error(exc.message, None, options, state))
+            state.fail(builder.explain(exc.message, None, options, state))
             raise BuildError(
                 state.error.message if state.error else exc.message, state.result()
             ) from None
@@ -202,24 +186,23 @@ def run_build(
         for chunk in response.chunks():
             if cancel_event is not None and cancel_event.is_set():
                 break
-            state.apply_many(decoder.feed(chunk))
+            builder.fold(state, decoder.feed(chunk))
             view.update(state)
         if response.cancelled or (cancel_event is not None and cancel_event.is_set()):
             response.cancel()
             state.cancel()
             raise BuildCancelled("the build was cancelled", state.result())
-        state.apply_many(decoder.close())
+        builder.fold(state, decoder.close())
         state.finish()
         if state.status != "succeeded":
             err = state.error
-            message = explain_error(
+            message = builder.explain(
                 err.message if err else "the build ended without an image id",
                 err.code if err else None,
                 options,
                 state,
             )
-            if err is not None:
-                err.message = message
+            state.explain_error(message)
             raise BuildError(message, state.result())
         return state.result()
     except KeyboardInterrupt:
@@ -237,9 +220,29 @@ def run_build(
             # failed build, with the log so far attached.
             raise BuildError(str(exc), state.result()) from exc
         raise
+    except Exception as exc:
+        # Not ours (a bug, an odd OSError): the view must not stay "Building" anyway.
+        if state.status in ("pending", "running"):
+            state.fail(str(exc) or type(exc).__name__)
+        raise
     finally:
         if response is not None:
             response.close()
         view.close(state)
         if owns_client and client is not None:
             client.close()
+
+
+def run_build(
+    dockerfile: str | None,
+    options: BuildOptions,
+    *,
+    client: DockerClient | None = None,
+    **kwargs: Any,
+) -> BuildResult:
+    """:func:`execute` for callers that applied the docker config themselves.
+
+    Kept only for ``ui/form.py`` until it calls :func:`execute` (and drops its own
+    ``apply_docker_config``); remove it then.
+    """
+    return execute(dockerfile, options, client=client, docker_config=False, **kwargs)

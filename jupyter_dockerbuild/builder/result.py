@@ -88,6 +88,12 @@ class BuildResult:
             raise ValueError("this build produced no image to run")
         return run_image(self, *cmd, **kwargs)
 
+    def push(self, **kwargs: Any) -> Any:
+        """Push every tag of the image to its registry; returns a ``PushResult``."""
+        from ..images.push import push
+
+        return push(self, **kwargs)
+
     def compare(self, other: Any, **kwargs: Any) -> Any:
         """Which layers this image shares with ``other`` (a result or a tag)."""
         from ..images.compare import compare

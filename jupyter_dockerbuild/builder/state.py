@@ -4,8 +4,8 @@ The classic builder tells us little directly: ``Step k/N : INSTR`` headers, book
 lines (`` ---> Running in``, ``Removing intermediate container``, `` ---> <id>``,
 `` ---> Using cache``), the RUN output in reads that are not line-aligned, ``aux.ID``
 per stage, ``[Warning]`` lines and ``errorDetail``. It sends no timings, so steps are
-timed here, and the Dockerfile is parsed up front so every step is shown (waiting)
-before the daemon reaches it, with the line where it stands.
+timed here, and the Dockerfile is parsed up front (:mod:`.dockerfile`) so every step is
+shown (waiting) before the daemon reaches it, with the line where it stands.
 
 Memory stays bounded whatever the build prints: each step keeps a short tail of output
 lines and a line count, and the log keeps its head and its most recent part with a
@@ -15,12 +15,14 @@ clear truncation mark in between.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dockerfile import Instruction, parse
 from .result import BuildResult, BuildStatus, StepResult, StepStatus
 
 #: Output lines kept per step (the view shows a few; the failure view shows more).
@@ -36,7 +38,6 @@ _BOOKKEEPING_RE = re.compile(
 _COMMITTED_RE = re.compile(r" ---> (?:[0-9a-f]{12}|)\n")
 _QUIET_ID_RE = re.compile(r"(sha256:[0-9a-f]{64})\n?")
 _UNUSED_ARGS_RE = re.compile(r"build-args \[([^\]]*)\] were not consumed")
-_DIRECTIVE_RE = re.compile(r"#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _STDERR_ON, _STDERR_OFF = "\x1b[91m", "\x1b[0m"
 
 
@@ -48,55 +49,12 @@ def strip_ansi(text: str) -> str:
 # -- Dockerfile instructions ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Instruction:
-    """One Dockerfile instruction: where it starts and its text on one line."""
-
-    line: int
-    keyword: str
-    text: str
-
-
 def parse_instructions(dockerfile: str) -> list[Instruction]:
-    """Split a Dockerfile into instructions, the way the daemon counts steps.
+    """The instructions of ``dockerfile``: :func:`.dockerfile.parse` is the parser.
 
-    Honours parser directives (``# escape=`` changes the continuation character),
-    comments (also inside a continuation), blank lines and line continuations. The
-    1-based ``line`` of each instruction is where it starts.
+    Kept for code written against the earlier name; new code calls ``parse``.
     """
-    escape = "\\"
-    lines = dockerfile.splitlines()
-    out: list[Instruction] = []
-    in_directives = True
-    current: list[str] = []
-    start = 0
-    for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
-        if in_directives:
-            match = _DIRECTIVE_RE.fullmatch(stripped)
-            if match:
-                if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
-                    escape = match.group(2)
-                continue
-            in_directives = False
-        if stripped.startswith("#") or (not stripped and not current):
-            continue  # comments are removed, even in the middle of a continuation
-        if not stripped:
-            continue  # an empty line inside a continuation is skipped too
-        if not current:
-            start = number
-        if stripped.endswith(escape):
-            current.append(raw.rstrip()[:-1])
-            continue
-        current.append(raw)
-        text = " ".join(part.strip() for part in current if part.strip())
-        current = []
-        out.append(Instruction(line=start, keyword=text.split(None, 1)[0].upper(), text=text))
-    if current:  # a continuation at the very end: the daemon takes it as is
-        text = " ".join(part.strip() for part in current if part.strip())
-        if text:
-            out.append(Instruction(line=start, keyword=text.split(None, 1)[0].upper(), text=text))
-    return out
+    return list(parse(dockerfile).instructions)
 
 
 # -- the log ----------------------------------------------------------------------
@@ -215,8 +173,44 @@ class Download:
     total: int = 0
 
 
+@dataclass(frozen=True)
+class BuildSnapshot:
+    """What a view shows of a :class:`BuildState`, copied at one instant under its lock.
+
+    The build thread keeps folding events while a view's heartbeat draws on another
+    thread; a view that read the live state could draw a header counting 3 done steps
+    over rows showing 4. Drawing from a snapshot shows one instant throughout.
+    """
+
+    status: BuildStatus
+    tags: tuple[str, ...]
+    line_offset: int
+    #: The daemon's step count once it sent one, else our parse's.
+    total_steps: int
+    #: Lines as the user sees them (``line_offset`` applied), durations up to the instant.
+    steps: tuple[StepResult, ...]
+    #: The last output lines of the running (or failed) step, partial line included.
+    tail: tuple[tuple[str, bool], ...]
+    #: ``(id, status, current bytes, total bytes)`` per pull layer or ADD download.
+    downloads: tuple[tuple[str, str, int, int], ...]
+    image_id: str | None
+    warnings: tuple[str, ...]
+    error: str | None
+    exit_code: int | None
+    #: The step the error happened in (1-based), if any.
+    error_step: int | None
+    elapsed: float
+    #: The plain-text log, only when asked for (the final view): it is costly.
+    log: str | None
+    version: int
+
+
 class BuildState:
-    """A build in progress, folded from the daemon's events; views only read it."""
+    """A build in progress, folded from the daemon's events.
+
+    Every mutation holds the state's lock, and so does :meth:`snapshot`, which is what
+    views read from other threads (the widget's heartbeat).
+    """
 
     def __init__(
         self,
@@ -232,7 +226,7 @@ class BuildState:
         self.line_offset = line_offset
         self.steps: list[Step] = [
             Step(number=i + 1, instruction=ins.text, line=ins.line)
-            for i, ins in enumerate(parse_instructions(dockerfile))
+            for i, ins in enumerate(parse(dockerfile).instructions)
         ]
         self.total_steps: int | None = len(self.steps) or None
         self.status: BuildStatus = "pending"
@@ -248,6 +242,8 @@ class BuildState:
         self.preamble: deque[tuple[str, bool]] = deque(maxlen=STEP_TAIL)
         self.secret_args: tuple[str, ...] = ()
         self.version = 0
+        # Reentrant: result() reads log_text(), both public, both locked.
+        self._lock = threading.RLock()
         self._log = CappedLog(log_limit)
         self._log_text: tuple[int, str] | None = None  # (log length, plain text)
         self._partial = ""
@@ -257,12 +253,17 @@ class BuildState:
     # -- folding events ---------------------------------------------------------
 
     def apply_many(self, events: Iterable[dict[str, Any]]) -> None:
-        """Fold several events."""
-        for event in events:
-            self.apply(event)
+        """Fold several events (one lock for the lot: a 1M-line flood is many events)."""
+        with self._lock:
+            for event in events:
+                self._apply(event)
 
     def apply(self, event: dict[str, Any]) -> None:
         """Fold one daemon message into the state."""
+        with self._lock:
+            self._apply(event)
+
+    def _apply(self, event: dict[str, Any]) -> None:
         now = self.clock()
         if self.status == "pending":
             self.status = "running"
@@ -424,42 +425,52 @@ class BuildState:
 
     def finish(self) -> None:
         """The stream ended normally: succeeded if there is an image and no error."""
-        now = self.clock()
-        if self.error is None and self.image_id:
-            self._end_current(now)
-            self.status = "succeeded"
-        else:
-            if self.error is None:
-                self._fail_current(now)
-                step = self.current.number if self.current is not None else None
-                self.error = ErrorInfo("the build ended without an image id", None, step)
-            self.status = "failed"
-        self.ended = now
-        self.version += 1
+        with self._lock:
+            now = self.clock()
+            if self.error is None and self.image_id:
+                self._end_current(now)
+                self.status = "succeeded"
+            else:
+                if self.error is None:
+                    self._fail_current(now)
+                    step = self.current.number if self.current is not None else None
+                    self.error = ErrorInfo("the build ended without an image id", None, step)
+                self.status = "failed"
+            self.ended = now
+            self.version += 1
 
     def fail(self, message: str, code: int | None = None) -> None:
         """A failure outside the stream (HTTP error, client-side problem)."""
-        now = self.clock()
-        self._fail_current(now)
-        step = self.current.number if self.current is not None else None
-        if self.error is None:
-            self.error = ErrorInfo(message, code, step)
-        else:
-            self.error.message = message
-        self.status = "failed"
-        self.ended = now
-        self.version += 1
+        with self._lock:
+            now = self.clock()
+            self._fail_current(now)
+            step = self.current.number if self.current is not None else None
+            if self.error is None:
+                self.error = ErrorInfo(message, code, step)
+            else:
+                self.error.message = message
+            self.status = "failed"
+            self.ended = now
+            self.version += 1
+
+    def explain_error(self, message: str) -> None:
+        """Replace the error's message by the builder's explanation of it."""
+        with self._lock:
+            if self.error is not None:
+                self.error.message = message
+                self.version += 1
 
     def cancel(self) -> None:
         """The build was cancelled (interrupt or Cancel)."""
-        now = self.clock()
-        self._flush_partial()
-        if self.current is not None and self.current.status == "running":
-            self.current.status = "cancelled"
-            self.current.ended = now
-        self.status = "cancelled"
-        self.ended = now
-        self.version += 1
+        with self._lock:
+            now = self.clock()
+            self._flush_partial()
+            if self.current is not None and self.current.status == "running":
+                self.current.status = "cancelled"
+                self.current.ended = now
+            self.status = "cancelled"
+            self.ended = now
+            self.version += 1
 
     # -- reading ----------------------------------------------------------------
 
@@ -470,6 +481,10 @@ class BuildState:
 
     def tail(self, n: int = 5) -> list[tuple[str, bool]]:
         """The last ``n`` output lines of the running (or failed) step, partial included."""
+        with self._lock:
+            return self._tail(n)
+
+    def _tail(self, n: int) -> list[tuple[str, bool]]:
         step = self.current
         if step is None:
             failed = [s for s in self.steps if s.status == "failed"]
@@ -487,26 +502,26 @@ class BuildState:
 
     def log_since(self, cursor: int) -> tuple[str, int]:
         """Raw log text (with ANSI colours) after ``cursor``, and the new cursor."""
-        return self._log.since(cursor)
+        with self._lock:
+            return self._log.since(cursor)
 
     def raw_log(self) -> str:
         """The kept log with the daemon's ANSI colours."""
-        return self._log.text()
+        with self._lock:
+            return self._log.text()
 
     def log_text(self) -> str:
         """The kept log as plain text (capped, with a truncation mark if needed)."""
         # Cached by the log's length (it only grows): the end of a build asks for it
         # several times (result, summary, final view), each ~15 ms on a 1M-line log.
-        if self._log_text is None or self._log_text[0] != self._log.total:
-            self._log_text = (self._log.total, strip_ansi(self._log.text()))
-        return self._log_text[1]
+        with self._lock:
+            if self._log_text is None or self._log_text[0] != self._log.total:
+                self._log_text = (self._log.total, strip_ansi(self._log.text()))
+            return self._log_text[1]
 
-    def result(self) -> BuildResult:
-        """Freeze the state into a :class:`BuildResult`."""
+    def _step_results(self, now: float) -> tuple[StepResult, ...]:
         offset = self.line_offset
-        # A live build's running step is timed on the state's clock, not time.monotonic.
-        now = self.ended if self.ended is not None else self.clock()
-        steps = tuple(
+        return tuple(
             StepResult(
                 number=s.number,
                 instruction=s.instruction,
@@ -517,24 +532,61 @@ class BuildState:
             )
             for s in self.steps
         )
-        failed = None
-        if self.error is not None and self.error.step is not None:
-            failed = steps[self.error.step - 1] if self.error.step <= len(steps) else None
-        return BuildResult(
-            status=self.status,
-            image_id=self.image_id,
-            tags=self.tags,
-            steps=steps,
-            warnings=tuple(self.warnings),
-            unused_build_args=tuple(self.unused_build_args),
-            log=self.log_text(),
-            elapsed=self.elapsed(),
-            error=self.error.message if self.error is not None else None,
-            exit_code=self.error.code if self.error is not None else None,
-            failed_step=failed,
-            secret_build_args=self.secret_args,
-            line_offset=self.line_offset,
-        )
+
+    def snapshot(self, *, tail: int = 12, log: bool = False) -> BuildSnapshot:
+        """Copy what a view draws, at one instant: ``tail`` output lines, the log if asked.
+
+        Costs the number of steps plus ``tail`` (the log only with ``log=True``), so a
+        heartbeat can take one while the build thread folds a flood of output.
+        """
+        with self._lock:
+            # A live build's running step is timed on the state's clock, like result().
+            now = self.ended if self.ended is not None else self.clock()
+            err = self.error
+            return BuildSnapshot(
+                status=self.status,
+                tags=self.tags,
+                line_offset=self.line_offset,
+                total_steps=self.total_steps or len(self.steps),
+                steps=self._step_results(now),
+                tail=tuple(self._tail(tail)),
+                downloads=tuple(
+                    (key, d.status, d.current, d.total) for key, d in self.downloads.items()
+                ),
+                image_id=self.image_id,
+                warnings=tuple(self.warnings),
+                error=err.message if err is not None else None,
+                exit_code=err.code if err is not None else None,
+                error_step=err.step if err is not None else None,
+                elapsed=max(0.0, now - self.started),
+                log=self.log_text() if log else None,
+                version=self.version,
+            )
+
+    def result(self) -> BuildResult:
+        """Freeze the state into a :class:`BuildResult`."""
+        with self._lock:
+            # A live build's running step is timed on the state's clock, not time.monotonic.
+            now = self.ended if self.ended is not None else self.clock()
+            steps = self._step_results(now)
+            failed = None
+            if self.error is not None and self.error.step is not None:
+                failed = steps[self.error.step - 1] if self.error.step <= len(steps) else None
+            return BuildResult(
+                status=self.status,
+                image_id=self.image_id,
+                tags=self.tags,
+                steps=steps,
+                warnings=tuple(self.warnings),
+                unused_build_args=tuple(self.unused_build_args),
+                log=self.log_text(),
+                elapsed=self.elapsed(),
+                error=self.error.message if self.error is not None else None,
+                exit_code=self.error.code if self.error is not None else None,
+                failed_step=failed,
+                secret_build_args=self.secret_args,
+                line_offset=self.line_offset,
+            )
 
 
 def _push(bucket: deque[tuple[str, bool]], line: str, is_err: bool) -> None:

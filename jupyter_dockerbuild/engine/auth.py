@@ -286,3 +286,91 @@ def proxy_build_args(
             if key not in given:
                 out[key] = value
     return out
+
+
+# -- one registry's credentials (push, login), like the CLI's GetAuthConfig ----------
+
+
+def auth_config_key(registry: str) -> str:
+    """The key credentials for ``registry`` are filed under (``getAuthConfigKey``).
+
+    Docker Hub's names map to :data:`INDEX_SERVER`; every other registry is its
+    ``host[:port]`` (a URL is reduced to that, as the CLI does).
+    """
+    host = convert_to_hostname(registry)
+    return INDEX_SERVER if host in _HUB_HOSTS or registry == INDEX_SERVER else host
+
+
+def helper_for(config: Mapping[str, Any], key: str) -> str | None:
+    """The credential helper for ``key``: ``credHelpers[key]``, else ``credsStore``."""
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        helper = helpers.get(key)
+        if isinstance(helper, str) and helper:
+            return helper
+    store = config.get("credsStore")
+    return store if isinstance(store, str) and store else None
+
+
+def credentials_for_registry(
+    registry: str,
+    config: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The credentials the docker CLI would use for ``registry`` (push, login), or ``{}``.
+
+    Mirrors ``ConfigFile.GetAuthConfig``: ``DOCKER_AUTH_CONFIG`` first, then the
+    helper named by ``credHelpers``/``credsStore`` (a helper that fails raises
+    :class:`HelperError` naming it), else ``auths`` (the exact key, or a legacy key
+    such as ``https://host/v1/`` with the same hostname).
+    """
+    env = os.environ if env is None else env
+    config = load_docker_config(env) if config is None else config
+    key = auth_config_key(registry)
+    env_auths = _env_auths(env)
+    if key in env_auths:
+        return _kept(env_auths[key])
+    helper = helper_for(config, key)
+    if helper is not None:
+        return _kept(helper_get(helper, key))
+    file_auths = _decode_file_auths(config.get("auths"))
+    if key in file_auths:
+        return _kept(file_auths[key])
+    for server, creds in file_auths.items():
+        if convert_to_hostname(server) == key:
+            return _kept({**creds, "serveraddress": key})
+    return {}
+
+
+def _kept(creds: Mapping[str, str]) -> dict[str, str]:
+    """Only the AuthConfig fields, only when one of them is a secret."""
+    kept = {k: v for k, v in creds.items() if k in _AUTH_FIELDS and v}
+    return kept if any(kept.get(k) for k in _SECRET_FIELDS) else {}
+
+
+def encode_registry_auth(creds: Mapping[str, str]) -> str:
+    """The ``X-Registry-Auth`` header value: base64url JSON of one AuthConfig.
+
+    An empty one (``{}``) is still sent, as the CLI does: the daemon then answers
+    with its own "no basic auth credentials" instead of a 400 for a missing header.
+    """
+    data = json.dumps(dict(creds), separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def helper_store(name: str, server: str, username: str, secret: str) -> None:
+    """``docker-credential-<name> store``: the protocol's JSON on stdin."""
+    payload = json.dumps({"ServerURL": server, "Username": username, "Secret": secret})
+    try:
+        _run_helper(name, "store", payload)
+    except KeyError:
+        raise HelperError(f"docker-credential-{name} store refused the credentials") from None
+
+
+def helper_erase(name: str, server: str) -> bool:
+    """``docker-credential-<name> erase``; False when it held nothing for ``server``."""
+    try:
+        _run_helper(name, "erase", server)
+    except KeyError:
+        return False
+    return True

@@ -667,6 +667,39 @@ class DockerClient:
         )
         return BuildResponse(resp)
 
+    def auth(self, auth_config: Mapping[str, str]) -> dict[str, Any]:
+        """``POST /auth``: the daemon checks credentials against the registry.
+
+        Returns ``{"Status": "Login Succeeded", "IdentityToken": ...}``; a refusal is an
+        :class:`HTTPError` with the daemon's message (which never echoes the password).
+        """
+        resp = self.request(
+            "POST",
+            "/auth",
+            data=json.dumps(dict(auth_config)),
+            headers={"Content-Type": "application/json"},
+            # The daemon may try HTTPS, then HTTP, each with its own timeouts.
+            timeout=(self.timeout, 120.0),
+        )
+        body = resp.json() if resp.content else {}
+        return dict(body) if isinstance(body, dict) else {}
+
+    def push(self, name: str, tag: str, registry_auth: str) -> BuildResponse:
+        """``POST /images/{name}/push?tag=``: stream the push's JSON messages.
+
+        ``registry_auth`` is the ``X-Registry-Auth`` value (base64url JSON). No read
+        timeout: a large layer may take long; :meth:`BuildResponse.cancel` stops it.
+        """
+        resp = self.request(
+            "POST",
+            f"/images/{quote(name, safe='/:')}/push",
+            params={"tag": tag},
+            headers={"X-Registry-Auth": registry_auth},
+            stream=True,
+            timeout=(self.timeout, None),
+        )
+        return BuildResponse(resp)
+
     def image_exists(self, name: str) -> bool:
         """True if ``name`` (a tag or id) is an image on the daemon."""
         try:

@@ -81,8 +81,8 @@ class DockerBuildMagics(Magics):
         """
         # Only what the first paint needs is imported up front; the HTTP stack
         # (requests alone costs ~100 ms in a fresh kernel) comes after the view is up.
+        from ..builder.dockerfile import parse
         from ..builder.options import BuildOptions
-        from ..builder.state import BuildState, parse_instructions
         from ..ui.text import make_view
 
         try:
@@ -115,7 +115,7 @@ class DockerBuildMagics(Magics):
         options = BuildOptions.from_user(**values)
         files = self._files_from_vars(args.var)
         dockerfile: str | None = cell
-        if args.context and not parse_instructions(cell):
+        if args.context and not parse(cell).instructions:
             # No instructions in the cell (IPython refuses a truly empty cell body, so a
             # comment will do): use the Dockerfile inside the context, like docker build DIR.
             dockerfile = None
@@ -125,30 +125,18 @@ class DockerBuildMagics(Magics):
             tail_lines=self.tail_lines,
             refresh_rate=self.refresh_rate,
         )
-        # First paint: the steps of the cell, waiting, before anything slow happens.
-        pending = BuildState(dockerfile or "", tags=options.tags, line_offset=1)
-        view.update(pending)
-        try:
-            from ..builder.docker_config import apply_docker_config
-            from ..builder.pipeline import run_build
-            from ..engine.client import DockerClient
+        # execute() paints the cell's steps first, then imports the HTTP stack, and
+        # closes the view whatever fails.
+        from ..builder.pipeline import execute
 
-            # Credentials and proxies from the docker config, for the daemon we build on.
-            options = apply_docker_config(options, host=args.docker_host or self.host)
-            client = DockerClient(args.docker_host or self.host)
-        except BaseException as exc:
-            # run_build never started, so it cannot close the view: do it here.
-            pending.fail(str(exc))
-            view.close(pending)
-            raise
         result = None
         try:
-            result = run_build(
+            result = execute(
                 dockerfile,
                 options,
                 context_dir=args.context,
                 files=files,
-                client=client,
+                host=args.docker_host or self.host,
                 view=view,
                 line_offset=1,  # the magic line comes before the Dockerfile's line 1
             )
@@ -156,7 +144,7 @@ class DockerBuildMagics(Magics):
             result = getattr(exc, "result", None)
             raise
         except KeyboardInterrupt:
-            # run_build already closed the connection (the daemon killed the build)
+            # execute already closed the connection (the daemon killed the build)
             # and the view shows "cancelled"; fail the cell with one short line
             # instead of a traceback through the HTTP stack.
             raise BuildCancelled(
@@ -166,7 +154,6 @@ class DockerBuildMagics(Magics):
         finally:
             if args.out and result is not None:
                 self.shell.user_ns[args.out] = result
-            client.close()
 
     def _files_from_vars(self, specs: list[str]) -> dict[str, Any]:
         files: dict[str, Any] = {}

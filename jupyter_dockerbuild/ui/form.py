@@ -29,6 +29,7 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
+from ..builder.dockerfile import DeclaredArg, declared_args
 from ..builder.options import CPU_PERIOD, OPTION, BuildOptions, Kind, Option, cpus_to_cfs
 from ..builder.state import BuildResult
 from ..errors import DockerBuildError, OptionsError
@@ -41,9 +42,7 @@ from .form_model import (
     SECRET_SET,
     TEXT_FIELDS,
     ArgRow,
-    DeclaredArg,
     FormModel,
-    declared_args,
 )
 
 __all__ = [

@@ -52,9 +52,7 @@ def cli_box(label: str, css: str, text: str) -> str:
 
 def title(model: FormModel) -> str:
     """The form's heading: how many instructions, and the base image."""
-    from ..builder.state import parse_instructions
-
-    instructions = parse_instructions(model.dockerfile_text() or "")
+    instructions = model.parsed.instructions
     base = next(
         (
             ins.text.split(None, 1)[1]

@@ -13,13 +13,11 @@ every change; they never hold state of their own.
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..builder.dockerfile import DeclaredArg, Dockerfile, declared_args, parse
 from ..builder.options import (
     BUILD_OPTIONS,
     OPTION,
@@ -34,7 +32,7 @@ from ..builder.options import (
     parse_bool,
     validate_arg_name,
 )
-from ..builder.state import BuildResult, parse_instructions
+from ..builder.state import BuildResult
 from ..errors import BuildError, DockerBuildError, OptionsError
 
 __all__ = ["ArgRow", "BuildRunner", "DaemonFacts", "DeclaredArg", "FormModel", "declared_args"]
@@ -54,43 +52,6 @@ LIST_FIELDS: tuple[Option, ...] = tuple(
 FLAG_FIELDS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.group and o.kind is Kind.BOOL)
 #: Build options without a field: passed through to every build unchanged.
 PASSTHROUGH: tuple[Option, ...] = tuple(o for o in BUILD_OPTIONS if o.group is None)
-
-
-@dataclass(frozen=True)
-class DeclaredArg:
-    """An ``ARG NAME[=default]`` the Dockerfile declares (first occurrence)."""
-
-    name: str
-    default: str | None
-    line: int
-
-
-def declared_args(dockerfile: str | None) -> list[DeclaredArg]:
-    """The build args a Dockerfile declares, in order, each with its default.
-
-    ``ARG A=1 B="two words"`` declares both; an ARG repeated in a later stage is listed
-    once, with the first default found.
-    """
-    out: dict[str, DeclaredArg] = {}
-    for ins in parse_instructions(dockerfile or ""):
-        if ins.keyword != "ARG":
-            continue
-        rest = ins.text.split(None, 1)[1] if len(ins.text.split(None, 1)) > 1 else ""
-        try:
-            words = shlex.split(rest)
-        except ValueError:  # an unbalanced quote: the daemon will say so; keep going
-            words = rest.split()
-        for word in words:
-            name, sep, default = word.partition("=")
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                continue
-            value = default if sep else None
-            known = out.get(name)
-            if known is None:
-                out[name] = DeclaredArg(name, value, ins.line)
-            elif known.default is None and value is not None:
-                out[name] = DeclaredArg(name, value, known.line)
-    return list(out.values())
 
 
 class ArgRow:
@@ -223,7 +184,7 @@ class FormModel:
     ) -> None:
         initial = canonical_keywords(initial)
         if context_dir is not None and dockerfile is not None:
-            if not parse_instructions(dockerfile):
+            if not parse(dockerfile).instructions:
                 # Like the magic: a cell with no instructions uses the context's file.
                 dockerfile = None
         self.dockerfile = dockerfile
@@ -249,7 +210,10 @@ class FormModel:
         self.flags: dict[str, bool] = {}
         self._fill_text(initial)
         self._fill_flags(initial)
-        self.declared = declared_args(self.dockerfile_text())
+        text = self.dockerfile_text()
+        #: The Dockerfile, parsed once: the title, the ARG rows and the checks read it.
+        self.parsed: Dockerfile = parse(text or "")
+        self.declared = declared_args(text)
         self.rows: list[ArgRow] = []
         self._fill_rows(initial)
         #: The daemon's ``/info`` (asked once, lazily) and this form's builds.
@@ -530,7 +494,7 @@ class FormModel:
                 message="--squash needs a daemon started with --experimental; this one is "
                 "not (untick squash)"
             )
-        if not parse_instructions(self.dockerfile_text() or "") and not options.remote:
+        if not self.parsed.instructions and not options.remote:
             raise OPTION["dockerfile"].error(
                 message="there is no Dockerfile: write at least a FROM line in the cell, "
                 "below %%dockerbuild --form"

@@ -9,24 +9,31 @@ a collapsible block), so a saved notebook shows the result without a kernel inst
 "Loading widget...".
 
 Everything that comes from the daemon is escaped before it goes into HTML; the ANSI
-colours the daemon uses (stderr in red) become styled spans.
+colours the daemon uses (stderr in red) become styled spans. A render reads one
+:class:`~jupyter_dockerbuild.builder.state.BuildSnapshot` (taken under the state's lock),
+never the live state, so a heartbeat drawing on another thread shows one instant.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import time
 from typing import TYPE_CHECKING
 
+from ..builder.state import BuildSnapshot
 from ..units import format_size
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..builder.state import BuildState, Step
+    from ..builder.result import StepResult
+    from ..builder.state import BuildState
 
 #: How many lines of the full log the final (static) output embeds; the rest stays on
 #: the result object, so a 1M-line build cannot bloat the saved notebook.
 FINAL_LOG_LINES = 400
+#: Output lines shown under a failed step (at least; more if the view shows more).
+FAILED_TAIL_LINES = 12
+#: The hint beside "Building ..." where a kernel interrupt cancels the build.
+INTERRUPT_HINT = "■ interrupt the kernel to cancel"
 
 # Every CSI sequence; only SGR ("m") ones carry colours, the rest (cursor moves,
 # line erases from progress bars) are dropped.
@@ -105,13 +112,14 @@ def _line_html(text: str, is_stderr: bool) -> str:
     return body
 
 
-def _step_row(state: BuildState, step: Step, now: float) -> str:
+def _step_row(snap: BuildSnapshot, step: StepResult) -> str:
     icon, colour = _ICONS.get(step.status, ("?", "#999"))
-    right = "CACHED" if step.cached else _fmt_secs(step.duration(now))
+    right = "CACHED" if step.cached else _fmt_secs(step.duration)
     where = ""
     if step.status == "failed" and step.line:
-        label = "cell line" if state.line_offset else "line"
-        where = f'<span style="color:#c62828">{label} {step.line + state.line_offset}</span> '
+        label = "cell line" if snap.line_offset else "line"
+        # The snapshot's lines already count from the cell's first line.
+        where = f'<span style="color:#c62828">{label} {step.line}</span> '
     weight = "font-weight:600;" if step.status in ("running", "failed") else ""
     dim = "color:#999;" if step.status == "waiting" else ""
     instr = html.escape(step.instruction)
@@ -125,7 +133,7 @@ def _step_row(state: BuildState, step: Step, now: float) -> str:
     )
 
 
-def _tail_html(lines: list[tuple[str, bool]]) -> str:
+def _tail_html(lines: tuple[tuple[str, bool], ...]) -> str:
     if not lines:
         return ""
     body = "\n".join(_line_html(text, err) for text, err in lines)
@@ -144,14 +152,14 @@ def _bar(pct: int, colour: str = "#64b5f6") -> str:
     )
 
 
-def _downloads_html(state: BuildState) -> str:
+def _downloads_html(snap: BuildSnapshot) -> str:
     """One bar per layer (the last few) and an aggregate bar over all of them."""
-    downloads = list(state.downloads.items())
+    downloads = snap.downloads
     if not downloads:
         return ""
     rows = []
-    current = sum(d.current for _, d in downloads)
-    total = sum(d.total for _, d in downloads)
+    current = sum(d[2] for d in downloads)
+    total = sum(d[3] for d in downloads)
     if len(downloads) > 1 or total:
         pct = min(100, int(100 * current / total)) if total else 0
         label = f"{len(downloads)} download{'s' if len(downloads) > 1 else ''}"
@@ -161,22 +169,22 @@ def _downloads_html(state: BuildState) -> str:
             f'<span style="width:9em">{label}</span><span style="width:12em">{amount}</span>'
             f"{_bar(pct, '#1976d2')}</div>"
         )
-    for key, d in downloads[-6:]:
-        pct = min(100, int(100 * d.current / d.total)) if d.total else 0
+    for key, status, got, size in downloads[-6:]:
+        pct = min(100, int(100 * got / size)) if size else 0
         rows.append(
             f'<div style="display:flex;gap:.6em;margin-left:3.4em;color:#666">'
             f'<span style="width:9em">{html.escape(str(key))[:12]}</span>'
-            f'<span style="width:12em">{html.escape(d.status)}</span>{_bar(pct)}</div>'
+            f'<span style="width:12em">{html.escape(status)}</span>{_bar(pct)}</div>'
         )
     return "".join(rows)
 
 
-def _header_html(state: BuildState, now: float, cancel_hint: str | None) -> str:
-    total = state.total_steps or len(state.steps)
-    done = sum(1 for s in state.steps if s.status in ("done", "cached"))
-    tags = " ".join(f'<code style="padding:0 .3em">{html.escape(t)}</code>' for t in state.tags)
-    elapsed = _fmt_secs(state.elapsed())
-    status = state.status
+def _header_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
+    total = snap.total_steps
+    done = sum(1 for s in snap.steps if s.status in ("done", "cached"))
+    tags = " ".join(f'<code style="padding:0 .3em">{html.escape(t)}</code>' for t in snap.tags)
+    elapsed = _fmt_secs(snap.elapsed)
+    status = snap.status
     if status in ("pending", "running"):
         title = f"Building {elapsed} ({done}/{total})" if total else f"Building {elapsed}"
         colour = "#1976d2"
@@ -186,23 +194,23 @@ def _header_html(state: BuildState, now: float, cancel_hint: str | None) -> str:
             else ""
         )
     elif status == "succeeded":
-        image = html.escape((state.image_id or "")[:19])
+        image = html.escape((snap.image_id or "")[:19])
         title = f"Built {image} in {elapsed}"
         colour = "#2e7d32"
         hint = ""
-        if state.warnings:
-            n = len(state.warnings)
+        if snap.warnings:
+            n = len(snap.warnings)
             hint = f'<span style="color:#b26a00">⚠ {n} warning{"s" if n > 1 else ""}</span>'
     elif status == "cancelled":
         title = f"Cancelled after {elapsed}"
         colour = "#b26a00"
         hint = ""
     else:
-        err = state.error
-        where = f" at step {err.step}/{total}" if err is not None and err.step else ""
+        step = snap.error_step
+        where = f" at step {step}/{total}" if step else ""
         title = f"Failed after {elapsed}{where}"
         colour = "#c62828"
-        code = err.code if err is not None else None
+        code = snap.exit_code
         hint = f'<span style="color:#c62828">exit code {code}</span>' if code else ""
     return (
         f'<div class="jdb-header" style="display:flex;gap:1em;align-items:baseline;'
@@ -212,52 +220,63 @@ def _header_html(state: BuildState, now: float, cancel_hint: str | None) -> str:
     )
 
 
+def snapshot_of(
+    state: BuildState | BuildSnapshot, *, tail_lines: int = 6, final: bool = False
+) -> BuildSnapshot:
+    """The snapshot :func:`render_html` draws: enough tail lines, the log if ``final``."""
+    if isinstance(state, BuildSnapshot):
+        if final and state.log is None:
+            raise ValueError("a final render needs a snapshot taken with log=True")
+        return state
+    return state.snapshot(tail=max(tail_lines, FAILED_TAIL_LINES), log=final)
+
+
 def render_html(
-    state: BuildState,
+    state: BuildState | BuildSnapshot,
     *,
     tail_lines: int = 6,
     final: bool = False,
-    cancel_hint: str | None = "■ interrupt the kernel to cancel",
+    cancel_hint: str | None = INTERRUPT_HINT,
 ) -> str:
-    """Render the state as one HTML fragment (live or final form).
+    """Render a state (through one snapshot of it) as one HTML fragment, live or final.
 
     ``cancel_hint`` is shown while the build runs (None: nothing, e.g. where a Cancel
     button does the job).
     """
-    now = time.monotonic()
+    snap = snapshot_of(state, tail_lines=tail_lines, final=final)
     # mathjax_ignore/tex2jax_ignore: JupyterLab typesets "$...$" in HTML outputs as
     # LaTeX, which would mangle shell lines like "RUN echo $(seq 1 3) $i".
     parts = [
         f'<div class="jdb-build mathjax_ignore tex2jax_ignore" style="{_MONO}line-height:1.45">'
     ]
-    parts.append(_header_html(state, now, cancel_hint))
-    total = state.total_steps or len(state.steps)
+    parts.append(_header_html(snap, cancel_hint))
+    total = snap.total_steps
     if final:
-        done = sum(1 for s in state.steps if s.status in ("done", "cached"))
-        pct = 100 if state.status == "succeeded" else int(100 * done / total) if total else 0
-        colour = {"succeeded": "#43a047", "cancelled": "#fb8c00"}.get(state.status, "#e53935")
+        done = sum(1 for s in snap.steps if s.status in ("done", "cached"))
+        pct = 100 if snap.status == "succeeded" else int(100 * done / total) if total else 0
+        colour = {"succeeded": "#43a047", "cancelled": "#fb8c00"}.get(snap.status, "#e53935")
         parts.append(
             '<div class="jdb-bar" style="height:4px;background:#e0e0e0;margin:.2em 0">'
             f'<div style="height:100%;width:{pct}%;background:{colour}"></div></div>'
         )
-    failed = state.status == "failed"
-    for step in list(state.steps):
-        parts.append(_step_row(state, step, now))
+    failed = snap.status == "failed"
+    for step in snap.steps:
+        parts.append(_step_row(snap, step))
         show_tail = (step.status == "running" and not final) or step.status == "failed"
         if show_tail:
-            n = tail_lines if not failed else max(tail_lines, 12)
-            parts.append(_tail_html(state.tail(n)))
-    if state.status in ("pending", "running"):
-        parts.append(_downloads_html(state))
-    if state.error is not None:
+            n = tail_lines if not failed else max(tail_lines, FAILED_TAIL_LINES)
+            parts.append(_tail_html(snap.tail[-n:] if n > 0 else ()))
+    if snap.status in ("pending", "running"):
+        parts.append(_downloads_html(snap))
+    if snap.error is not None:
         parts.append(
             f'<div style="color:#c62828;white-space:pre-wrap;margin-top:.2em">'
-            f"{html.escape(state.error.message)}</div>"
+            f"{html.escape(snap.error)}</div>"
         )
-    for warning in state.warnings:
+    for warning in snap.warnings:
         parts.append(f'<div style="color:#b26a00">⚠ {html.escape(warning)}</div>')
     if final:
-        parts.append(_final_log_html(state, open_=failed))
+        parts.append(_final_log_html(snap, open_=failed))
     parts.append("</div>")
     return "".join(parts)
 
@@ -292,8 +311,8 @@ def _last_lines(text: str, n: int) -> list[str]:
     return text[start + 1 :].splitlines()[-n:] if n > 0 else []
 
 
-def _final_log_html(state: BuildState, *, open_: bool) -> str:
-    log = state.log_text()
+def _final_log_html(snap: BuildSnapshot, *, open_: bool) -> str:
+    log = snap.log or ""
     total = _count_lines(log)
     shown = _last_lines(log, FINAL_LOG_LINES)
     hidden = total - len(shown)
@@ -303,8 +322,8 @@ def _final_log_html(state: BuildState, *, open_: bool) -> str:
         if hidden
         else ""
     )
-    cached = sum(1 for s in state.steps if s.cached)
-    summary = f"full log ({total:,} lines) · {len(state.steps)} steps ({cached} cached)"
+    cached = sum(1 for s in snap.steps if s.cached)
+    summary = f"full log ({total:,} lines) · {len(snap.steps)} steps ({cached} cached)"
     return (
         f'<details class="jdb-log"{" open" if open_ else ""} style="margin-top:.3em">'
         f'<summary style="cursor:pointer;color:#666">{summary}</summary>{note}'

@@ -3,7 +3,7 @@
 The text view prints the daemon's log as it arrives (terminal IPython, nbconvert, the
 Python API with ``progress=True``) and a summary at the end; :func:`render_summary` is
 the same summary as a string, used for ``text/plain`` outputs and result reprs. The
-live widget lives in :mod:`jupyter_dockerbuild.widget`; both only read the state.
+live widget is :class:`~jupyter_dockerbuild.ui.live.LiveView`; both only read the state.
 """
 
 from __future__ import annotations
@@ -78,9 +78,13 @@ def make_view(
     """The live widget inside a Jupyter kernel, else plain text like the docker CLI."""
     if widget and _widgets_can_render():
         try:
-            from .live import WidgetView
+            from .html import INTERRUPT_HINT
+            from .live import LiveView
 
-            return WidgetView(tail_lines=tail_lines, refresh_rate=refresh_rate)
+            # In a cell (magic or Python API) an interrupt cancels the build: say so.
+            return LiveView(
+                tail_lines=tail_lines, refresh_rate=refresh_rate, cancel_hint=INTERRUPT_HINT
+            )
         except ImportError:  # ipywidgets missing: text still works
             pass
     return TextView(quiet=quiet)
