@@ -7,8 +7,8 @@ model change redraws the widgets from the model and :mod:`.form_hints` (what the
 says). The fields come from the option table, so the form validates exactly like the
 magic does and the Build button is disabled with that message while something is wrong.
 Builds run on a background thread (the notebook stays responsive; Cancel closes the
-connection, which makes the daemon kill the build container); progress is drawn with
-:func:`~jupyter_dockerbuild.ui.html.render_html` inside the form.
+connection, which makes the daemon kill the build container); progress is drawn by a
+:class:`~jupyter_dockerbuild.ui.live.LiveView` into the form's own progress widgets.
 
 Secret build args: the value is typed into a password field whose ``value`` is cleared
 as soon as it reaches the kernel and is never echoed back, so it lives only in the
@@ -22,7 +22,6 @@ import html
 import itertools
 import os
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,6 +43,7 @@ from .form_model import (
     ArgRow,
     FormModel,
 )
+from .live import LiveView
 
 __all__ = [
     "CPU_PERIOD",
@@ -215,86 +215,6 @@ def _set_class(widget: widgets.DOMWidget, name: str, on: bool) -> None:
         widget.add_class(name)
     elif not on and name in widget._dom_classes:
         widget.remove_class(name)
-
-
-# -- the progress view inside the form ----------------------------------------------------
-
-
-class _FormProgress:
-    """A builder ``View`` drawing into the form's own HTML widget and progress bar.
-
-    Throttled like the notebook widget view; a heartbeat keeps the timer moving during
-    silent steps. Both the build thread and the heartbeat draw, under one lock.
-    """
-
-    def __init__(
-        self,
-        html_widget: widgets.HTML,
-        bar: widgets.IntProgress,
-        *,
-        tail_lines: int,
-        refresh_rate: float,
-    ) -> None:
-        self.html = html_widget
-        self.bar = bar
-        self.tail_lines = tail_lines
-        self.min_interval = 1.0 / max(refresh_rate, 0.1)
-        self._lock = threading.RLock()
-        self._last = 0.0
-        self._state: Any = None
-        self._stop = threading.Event()
-        self._beat: threading.Thread | None = None
-
-    def _draw(self, state: Any, *, final: bool = False) -> None:
-        from .html import render_html
-
-        with self._lock:
-            if not final and self._stop.is_set():
-                return  # a heartbeat that woke as the build ended: keep the final view
-            total = state.total_steps or len(state.steps) or 1
-            done = sum(1 for s in state.steps if s.status in ("done", "cached"))
-            try:
-                # No "interrupt the kernel" hint: the Cancel button does that job here
-                # (and an interrupt would not reach a background thread).
-                value = render_html(
-                    state, tail_lines=self.tail_lines, final=final, cancel_hint=None
-                )
-            except RuntimeError:  # a deque mutated under the heartbeat: next tick redraws
-                return
-            with self.bar.hold_sync():
-                self.bar.max = total
-                self.bar.value = total if state.status == "succeeded" else done
-                self.bar.bar_style = {
-                    "succeeded": "success",
-                    "failed": "danger",
-                    "cancelled": "warning",
-                }.get(state.status, "info")
-            self.html.value = value
-            self._last = time.monotonic()
-
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(0.5):
-            if self._state is not None and time.monotonic() - self._last >= 0.45:
-                self._draw(self._state)
-
-    def update(self, state: Any) -> None:
-        """Redraw if the last redraw is older than the throttle interval."""
-        with self._lock:
-            if self._beat is None:
-                self._state = state
-                self._beat = threading.Thread(
-                    target=self._heartbeat, name="dockerbuild-form-heartbeat", daemon=True
-                )
-                self._beat.start()
-                self._draw(state)
-            elif time.monotonic() - self._last >= self.min_interval:
-                self._draw(state)
-
-    def close(self, state: Any) -> None:
-        """Draw the final state (steps, result, collapsible log)."""
-        self._stop.set()
-        self._draw(state, final=True)
-        self.bar.layout.display = "none"  # the final view draws its own bar
 
 
 # -- the form ---------------------------------------------------------------------------
@@ -744,16 +664,19 @@ class BuildForm:
             self.model.runner.error = exc
             self.model.changed()
 
-    def _new_progress(self) -> _FormProgress:
+    def _new_progress(self) -> LiveView:
         self.progress_bar.layout.display = None
         self.progress_bar.value = 0
         self.progress_bar.bar_style = "info"
         self.progress.value = ""
-        return _FormProgress(
-            self.progress,
-            self.progress_bar,
+        # No "interrupt the kernel" hint: the Cancel button does that job here (and an
+        # interrupt would not reach a background thread).
+        return LiveView(
             tail_lines=self.tail_lines,
             refresh_rate=self.refresh_rate,
+            cancel_hint=None,
+            target=self.progress,
+            bar=self.progress_bar,
         )
 
     def build(self) -> None:

@@ -528,12 +528,9 @@ class FormModel:
         Raises :class:`OptionsError` when a field is invalid and :class:`RuntimeError`
         if a build is already running.
         """
-        from ..builder.docker_config import apply_docker_config
-
         with self.runner.lock:
             self.runner.refuse_second()
-            # Credentials and proxies from the docker config, like the magic sends them.
-            options = apply_docker_config(self.options, host=self.host)
+            options = self.options
             view = make_view()
             self.runner.start(
                 lambda cancel, on_response: self._run(options, view, cancel, on_response)
@@ -546,25 +543,22 @@ class FormModel:
         cancel_event: threading.Event,
         on_response: Callable[[Any], None],
     ) -> BuildResult:
-        from ..builder.pipeline import run_build
-        from ..engine.client import DockerClient
+        from ..builder.pipeline import execute
 
-        client = self.client or DockerClient(self.host)
-        try:
-            return run_build(
-                self.dockerfile,
-                options,
-                context_dir=self.context_dir,
-                files=self.files,
-                client=client,
-                view=view,
-                line_offset=self.line_offset,
-                cancel_event=cancel_event,
-                on_response=on_response,
-            )
-        finally:
-            if self.client is None:
-                client.close()
+        # execute() adds the docker config's credentials and proxies for the daemon it
+        # builds on, and closes the client it makes (not one handed in).
+        return execute(
+            self.dockerfile,
+            options,
+            context_dir=self.context_dir,
+            files=self.files,
+            host=self.host,
+            client=self.client,
+            view=view,
+            line_offset=self.line_offset,
+            cancel_event=cancel_event,
+            on_response=on_response,
+        )
 
 
 class DaemonFacts:
