@@ -427,7 +427,7 @@ def test_python_aliases_are_accepted_by_every_keyword_entry_point():
     assert (opts.dockerfile, opts.tags) == ("sub/Dockerfile", ("x:1",))
     assert (opts.cpu_period, opts.cpu_quota) == (100_000, 150_000)
     assert BuildOptions.from_user(tag=["a:1", "a:2"]).tags == ("a:1", "a:2")
-    with pytest.raises(OptionsError, match="tags and tag are the same option"):
+    with pytest.raises(OptionsError, match="tag and tags are the same option"):
         BuildOptions.from_user(tags=["a:1"], tag="a:2")
     with pytest.raises(OptionsError, match="give either cpus or those two"):
         BuildOptions.from_user(cpus=1, cpu_period=100000)
@@ -565,3 +565,16 @@ def test_magic_line_errors_name_the_option(ipshell):
     assert str(ipshell.run_cell("%%dockerbuild -m\nFROM scratch\n").error_in_exec) == (
         "%%dockerbuild: argument -m/--memory: expected one argument"
     )
+
+
+def test_the_python_api_takes_the_aliases_through_from_user(monkeypatch):
+    import jupyter_dockerbuild
+    import jupyter_dockerbuild.builder.pipeline as pipeline
+
+    sent = []
+    monkeypatch.setattr(pipeline, "execute", lambda dockerfile, options, **kw: sent.append(options))
+    jupyter_dockerbuild.build("FROM scratch\n", file="sub/Dockerfile", tag="x:1", cpus=0.5)
+    assert (sent[0].dockerfile, sent[0].tags) == ("sub/Dockerfile", ("x:1",))
+    assert (sent[0].cpu_period, sent[0].cpu_quota) == (100_000, 50_000)
+    with pytest.raises(OptionsError, match="tag and tags are the same option"):
+        jupyter_dockerbuild.build("FROM scratch\n", tag="x:1", tags=["y:1"])

@@ -779,7 +779,8 @@ def canonical_keywords(values: Mapping[str, Any]) -> dict[str, Any]:
         name = KEYWORDS.get(key, key)
         if name in out:
             other = next(k for k in values if KEYWORDS.get(k, k) == name and k != key)
-            raise OPTION[name].error(message=f"{other} and {key} are the same option; give one")
+            both = " and ".join(sorted((other, key)))
+            raise OPTION[name].error(message=f"{both} are the same option; give one")
         out[name] = value
     return out
 
