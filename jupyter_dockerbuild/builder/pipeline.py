@@ -34,7 +34,7 @@ from .state import BuildResult, BuildState
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import BuildResponse, DockerClient
 
-__all__ = ["Builder", "NullView", "View", "execute", "run_build"]
+__all__ = ["Builder", "NullView", "View", "execute"]
 
 
 class View(Protocol):
@@ -231,18 +231,3 @@ def execute(
         view.close(state)
         if owns_client and client is not None:
             client.close()
-
-
-def run_build(
-    dockerfile: str | None,
-    options: BuildOptions,
-    *,
-    client: DockerClient | None = None,
-    **kwargs: Any,
-) -> BuildResult:
-    """:func:`execute` for callers that applied the docker config themselves.
-
-    Kept only for ``ui/form.py`` until it calls :func:`execute` (and drops its own
-    ``apply_docker_config``); remove it then.
-    """
-    return execute(dockerfile, options, client=client, docker_config=False, **kwargs)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dockerfile import Instruction, parse
+from .dockerfile import parse
 from .result import BuildResult, BuildStatus, StepResult, StepStatus
 
 #: Output lines kept per step (the view shows a few; the failure view shows more).
@@ -47,14 +47,6 @@ def strip_ansi(text: str) -> str:
 
 
 # -- Dockerfile instructions ------------------------------------------------------
-
-
-def parse_instructions(dockerfile: str) -> list[Instruction]:
-    """The instructions of ``dockerfile``: :func:`.dockerfile.parse` is the parser.
-
-    Kept for code written against the earlier name; new code calls ``parse``.
-    """
-    return list(parse(dockerfile).instructions)
 
 
 # -- the log ----------------------------------------------------------------------
