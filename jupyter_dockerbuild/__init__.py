@@ -97,11 +97,7 @@ def build(
     from .builder.pipeline import execute
     from .ui.text import make_view
 
-    if "file" in options:
-        options["dockerfile"] = options.pop("file")
-    if "tag" in options:
-        tag = options.pop("tag")
-        options["tags"] = [tag] if isinstance(tag, str) else list(tag)
+    # from_user takes the aliases (file=, tag=, cpus=) like every entry point.
     opts = BuildOptions.from_user(**options)
     view = None
     if progress:

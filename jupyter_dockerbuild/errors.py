@@ -24,7 +24,20 @@ class DockerBuildError(Exception):
 
 
 class OptionsError(DockerBuildError, ValueError):
-    """A build option is malformed or out of range; raised before any request is sent."""
+    """A build option is malformed or out of range; raised before any request is sent.
+
+    ``option`` names the option it is about (``"memory_swap"``, the Python name of
+    :mod:`~jupyter_dockerbuild.builder.options`), ``None`` when it is about no single one
+    (an unknown keyword); a form flags that field. ``detail`` is the problem without the
+    flag in front, for showing beside the field (the whole message when it has no flag).
+    """
+
+    def __init__(
+        self, message: str, *, option: str | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.option = option
+        self.detail = message if detail is None else detail
 
 
 class ContextError(DockerBuildError):

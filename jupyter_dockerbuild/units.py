@@ -1,7 +1,7 @@
-"""Byte counts for people: ``64MiB`` to read, ``64m`` to type on a command line.
+"""Counts for people: ``64MiB`` to read, ``64m`` to type, ``1 layer`` but ``2 layers``.
 
-The lowest layer (beside :mod:`~jupyter_dockerbuild.errors`): sizes are shown by the
-images, builder and UI layers alike.
+The lowest layer (beside :mod:`~jupyter_dockerbuild.errors`): sizes and counts are shown
+by the images, builder and UI layers alike.
 """
 
 from __future__ import annotations
@@ -26,3 +26,11 @@ def format_size_flag(num: int) -> str:
         if num % scale == 0:
             return f"{num // scale}{suffix}"
     return str(num)
+
+
+def format_count(num: int, noun: str, plural: str | None = None) -> str:
+    """``1 layer``, ``0 layers``, ``2 layers``: the noun agrees with the count.
+
+    ``plural`` is for nouns that do not just take an ``s`` (``1 entry``, ``2 entries``).
+    """
+    return f"{num} {noun if num == 1 else (plural or noun + 's')}"

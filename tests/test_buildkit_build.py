@@ -36,6 +36,8 @@ from jupyter_dockerbuild.errors import (
 )
 
 pytestmark = [pytest.mark.daemon, pytest.mark.usefixtures("no_leftover_containers")]
+#: conftest.TEST_LABEL (a test module cannot import the conftest by name reliably).
+_TEST_LABEL = "org.jupyter-dockerbuild.test"
 
 
 def bk(dockerfile: str, **options: Any) -> jd.BuildResult:
@@ -85,12 +87,10 @@ def wait_until(predicate, timeout: float) -> float | None:
 
 def file_mode(docker: DockerClient, image: str, path: str) -> int:
     """The permission bits of ``path`` in ``image`` (create, archive, remove)."""
-    from conftest import TEST_LABEL
-
     resp = docker.request(
         "POST",
         "/containers/create",
-        data=json.dumps({"Image": image, "Cmd": ["true"], "Labels": {TEST_LABEL: "1"}}),
+        data=json.dumps({"Image": image, "Cmd": ["true"], "Labels": {_TEST_LABEL: "1"}}),
         headers={"Content-Type": "application/json"},
     )
     cid = resp.json()["Id"]
@@ -537,3 +537,29 @@ def test_a_connection_dropped_mid_build_is_short_keeps_the_log_and_leaves_nothin
     assert "connection to the daemon broke" in message and len(message) < 300, message
     assert f"tick-{marker}" in err.value.result.log
     assert wait_until(lambda: not processes(sleep), timeout=5.0) is not None, processes(sleep)
+
+
+def test_the_magic_chooses_by_flag_then_config_then_docker_buildkit(
+    ipshell, base_image, monkeypatch
+):
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    cell = f"FROM {base_image}\nRUN echo chosen\n"
+    ns = ipshell.user_ns
+    try:
+        ipshell.run_cell_magic("dockerbuild", "--builder buildkit --out r1", cell)
+        assert ns["r1"].builder == "buildkit" and ns["r1"].builder_note == "--builder buildkit"
+        ipshell.run_line_magic("config", 'DockerBuildMagics.builder = "buildkit"')
+        ipshell.run_cell_magic("dockerbuild", "--out r2", cell)
+        assert ns["r2"].builder == "buildkit"
+        # The flag beats the session default.
+        ipshell.run_cell_magic("dockerbuild", "--builder classic --network none --out r3", cell)
+        assert ns["r3"].builder == "classic" and "Step 2/2 : RUN echo chosen" in ns["r3"].log
+        ipshell.run_line_magic("config", "DockerBuildMagics.builder = None")
+        monkeypatch.setenv("DOCKER_BUILDKIT", "1")
+        ipshell.run_cell_magic("dockerbuild", "--out r4", cell)
+        assert ns["r4"].builder == "buildkit" and ns["r4"].builder_note == "DOCKER_BUILDKIT=1"
+        # A resource limit with BuildKit: refused before anything is sent.
+        with pytest.raises(OptionsError, match=r"^-m/--memory: BuildKit ignores this option"):
+            ipshell.run_cell_magic("dockerbuild", "--builder buildkit -m 64m", cell)
+    finally:
+        ipshell.run_line_magic("config", "DockerBuildMagics.builder = None")

@@ -710,3 +710,46 @@ def test_docker_client_cancel_build_is_bounded(monkeypatch) -> None:
         client.cancel_build("abc")
         client.close()
     assert ("POST", "/v1.41/build/cancel?id=abc") in fake.requests
+
+
+# -- the table, the magic's flag and the form's field ------------------------------------
+
+
+def test_builder_is_a_checked_option_never_sent() -> None:
+    options = BuildOptions.from_user(builder="buildkit", tags=["a:1"])
+    assert options.builder == "buildkit"
+    assert "builder" not in dict(options.to_query())
+    assert options.to_cli(magic=True) == "%%dockerbuild -t a:1 --builder buildkit"
+    assert options.to_cli().startswith("DOCKER_BUILDKIT=1 docker build -t a:1")
+    with pytest.raises(OptionsError) as err:
+        BuildOptions.from_user(builder="kaniko")
+    assert err.value.option == "builder" and "buildkit, classic or auto" in str(err.value)
+
+
+def test_choosing_buildkit_with_an_option_it_ignores_is_refused_at_once() -> None:
+    with pytest.raises(OptionsError) as err:
+        BuildOptions.from_user(builder="buildkit", memory="64m", cpu_shares=512)
+    # The table's builders column names the culprit, and the form flags that field.
+    assert err.value.option == "memory"
+    assert str(err.value) == (
+        "-m/--memory: BuildKit ignores this option (also --cpu-shares); use the classic "
+        "builder (--builder classic), which honours it"
+    )
+    assert BuildOptions.from_user(builder="classic", memory="64m").memory == 64 * 2**20
+
+
+def test_the_form_has_a_builder_field_checked_with_the_rest() -> None:
+    from jupyter_dockerbuild.ui.form import BuildForm
+
+    form = BuildForm("FROM scratch\n", env={})
+    assert form.options.builder is None  # empty: DOCKER_BUILDKIT, else auto
+    form.builder.value = "buildkit"
+    assert form.options.builder == "buildkit"
+    form.memory.value = "64m"
+    with pytest.raises(OptionsError) as err:
+        _ = form.options
+    assert err.value.option == "memory" and "BuildKit ignores" in str(err.value)
+    assert (
+        "--builder buildkit"
+        in BuildForm("FROM scratch\n", env={}, builder="buildkit").model.magic_line()
+    )

@@ -31,6 +31,20 @@ def test_instructions_at_the_start_of_dockerfile_lines(ip):
     assert complete(ip, "%%dockerbuild\nFROM scratch\nEN") == ["ENTRYPOINT", "ENV"]
 
 
+def test_no_instructions_inside_a_continuation_or_heredoc(ip):
+    # Where the parser says a line continues an instruction, a keyword is not wanted.
+    assert complete(ip, "%%dockerbuild\nFROM scratch\nRUN echo a \\\n  EN") == []
+    # In a heredoc body (its terminator after the cursor) neither ...
+    body = "%%dockerbuild\nFROM scratch\nRUN <<EOF\nEN"
+    with provisionalcompleter():
+        inside = [c.text for c in ip.Completer.completions(body + "\nEOF\n", len(body))]
+    assert inside == []
+    # ... but without a terminator it is no heredoc, and the line is an instruction.
+    assert complete(ip, body) == ["ENTRYPOINT", "ENV"]
+    # After an escaped escape the next line is an instruction again (the daemon's rule).
+    assert complete(ip, "%%dockerbuild\nFROM scratch\nENV C=a\\\\\nEN") == ["ENTRYPOINT", "ENV"]
+
+
 @pytest.mark.daemon
 def test_from_offers_local_images(ip, base_image):
     assert base_image in complete(ip, "%%dockerbuild\nFROM loc")

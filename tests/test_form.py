@@ -551,11 +551,11 @@ def test_build_errors_without_a_daemon_are_shown_not_lost():
 def test_second_build_while_running_is_refused():
     gate = threading.Event()
     f = form()
-    f._thread = threading.Thread(target=gate.wait)
-    f._thread.start()
+    f.model.runner._thread = threading.Thread(target=gate.wait)
+    f.model.runner._thread.start()
     try:
         with pytest.raises(RuntimeError, match="already building"):
             f.build()
     finally:
         gate.set()
-        f._thread.join()
+        f.model.runner._thread.join()

@@ -6,8 +6,12 @@ images or containers of other tests (or people) using the same daemon.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import uuid
+from dataclasses import replace
+from html.parser import HTMLParser
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -21,8 +25,15 @@ from jupyter_dockerbuild.images.history import (
     build_history,
     clean_created_by,
     history,
+    mask_build_args,
 )
-from jupyter_dockerbuild.images.prune import PruneItem, PruneReport, is_build_leftover, prune
+from jupyter_dockerbuild.images.prune import (
+    BuildCacheReport,
+    PruneItem,
+    PruneReport,
+    is_build_leftover,
+    prune,
+)
 
 MiB = 1024 * 1024
 
@@ -45,6 +56,14 @@ MiB = 1024 * 1024
         ("/bin/busybox --install -s /bin", "RUN /bin/busybox --install -s /bin", ()),
         ("/bin/bash -o pipefail -c curl x | sh", "RUN /bin/bash -o pipefail -c curl x | sh", ()),
         ("RUN |1 V=2 /bin/sh -c make # buildkit", "RUN make", ("V=2",)),
+        # The daemon joins "K=V" with spaces and quotes nothing: a value with spaces runs
+        # up to the shell, not to its first space (the rest is no part of the command).
+        (
+            "|2 A=x y T=correct horse /bin/sh -c echo hi",
+            "RUN echo hi",
+            ("A=x y", "T=correct horse"),
+        ),
+        ("|1 T=a b /bin/sh -c make # buildkit", "RUN make", ("T=a b",)),
         ("COPY . /app # buildkit", "COPY . /app", ()),
         ("ENV PATH=/x", "ENV PATH=/x", ()),
         ("", "", ()),
@@ -143,6 +162,62 @@ def test_history_renders_text_and_escaped_html():
     text = str(h)
     assert "RUN echo '<script>x</script>' > /a" in text and "10MiB" in text
     assert "█" * 16 in text
+
+
+def _every_display(obj) -> str:
+    """Everything a notebook or terminal can show of ``obj``: str, repr, each mimetype."""
+    data, _ = InteractiveShell.instance().display_formatter.format(obj)
+    return "\n".join([str(obj), repr(obj), *map(str, data.values())])
+
+
+# An image built with --build-arg PLAIN=visible and a TOKEN from the environment.
+ARG_ROWS = [
+    _row(10, "|2 PLAIN=visible TOKEN=correct horse battery /bin/sh -c echo hi > /x", 3),
+    *ROWS[1:],
+]
+ARG_INSPECT = dict(INSPECT, Id=ARG_ROWS[0]["Id"], RepoTags=["t:args"])
+
+
+def _shown(h) -> str:
+    return _every_display(h) + repr(h.rows) + _every_display(compare_histories(h, h))
+
+
+def test_build_arg_values_are_hidden_unless_the_kernel_knows_or_is_asked():
+    raw = build_history(ARG_INSPECT, ARG_ROWS, {})
+    assert raw.rows[-1].build_args == ("PLAIN=visible", "TOKEN=correct horse battery")
+
+    # By tag or id nothing says which args were secret: every value is hidden.
+    by_tag = mask_build_args(raw)
+    shown = _shown(by_tag)
+    for value in ("visible", "correct", "horse", "battery"):
+        assert value not in shown
+    assert by_tag.rows[-1].build_args == ("PLAIN=***", "TOKEN=***")
+    assert by_tag.rows[-1].instruction == "RUN echo hi > /x"
+    assert "PLAIN=*** TOKEN=***" in str(by_tag) and "PLAIN=*** TOKEN=***" in by_tag._repr_html_()
+    assert "show_build_args=True" in str(by_tag) and "show_build_args=True" in by_tag._repr_html_()
+
+    # Asked for, the values show (they are in the image for anyone who can pull it) but
+    # never those of args known to be secret.
+    asked = mask_build_args(raw, reveal=True)
+    assert "PLAIN=visible TOKEN=correct horse battery" in str(asked)
+    asked_known = mask_build_args(raw, secret=["TOKEN"], reveal=True)
+    assert "PLAIN=visible TOKEN=***" in str(asked_known) and "horse" not in _shown(asked_known)
+
+    # A build this kernel ran says which args were secret: its own steps show the rest;
+    # base-image rows, built elsewhere, stay hidden.
+    known = mask_build_args(raw, secret=["TOKEN"], known=True)
+    assert known.rows[-1].build_args == ("PLAIN=visible", "TOKEN=***")
+    assert "horse" not in _shown(known) and "show_build_args" not in str(known)
+    # A secret copied into the image by `ENV TOKEN=$TOKEN` is hidden from the row and config.
+    env_rows = [_row(11, "/bin/sh -c #(nop)  ENV TOKEN=correct horse A=1", 0), *ARG_ROWS]
+    env_inspect = dict(ARG_INSPECT, Id=env_rows[0]["Id"])
+    env_inspect["Config"] = dict(INSPECT["Config"], Env=["TOKEN=correct horse", "A=1"])
+    copied = mask_build_args(build_history(env_inspect, env_rows, {}), secret=["TOKEN"])
+    assert "horse" not in _shown(copied) and "ENV TOKEN=*** A=1" in str(copied)
+    base_args = build_history(
+        ARG_INSPECT, [*ARG_ROWS[:-1], _row(3, "|1 BASE_TOKEN=b4se /bin/sh -c x", 9)], {}
+    )
+    assert "b4se" not in _shown(mask_build_args(base_args, secret=["TOKEN"], known=True))
 
 
 def test_compare_histories_shared_prefix_and_teaching_sentence():
@@ -352,8 +427,9 @@ def test_prune_dry_run_lists_exactly_what_prune_removes(docker, base_image, tag_
     assert planned == {("container", c) for c in leftovers} | {("image", old.image_id)}
     assert not dry.removed and docker.image_exists(old.image_id)
     assert _labelled_containers(docker, scope) == leftovers | set(user)
-    assert dry.build_cache is not None and dry.build_cache.builder == "classic"
-    assert "classic builder" in dry.build_cache.note
+    # A label cannot select build-cache records: the cache is left alone, and said so.
+    assert dry.build_cache is not None and dry.build_cache.skipped
+    assert not dry.build_cache.entries and dry.build_cache.reclaimed == 0
     assert f"would remove {len(planned)} items" in str(dry)
 
     done = prune(label=scope, client=docker)
@@ -363,12 +439,94 @@ def test_prune_dry_run_lists_exactly_what_prune_removes(docker, base_image, tag_
     assert not docker.image_exists(old.image_id)
     assert docker.image_exists(new.image_id) and docker.image_exists(kept.image_id)
     assert _labelled_containers(docker, scope) == set(user)
-    assert done.build_cache is not None and done.build_cache.reclaimed == 0  # classic: nothing
+    assert done.build_cache is not None and done.build_cache.skipped
+    assert not done.build_cache.done and done.build_cache.reclaimed == 0
     assert done.reclaimed >= 0 and "Removed" in done.headline()
 
     again = prune(dry_run=True, label=scope, client=docker)
     assert not again.planned and again.headline() == "Dry run: nothing to prune."
     assert not prune(label=scope, build_cache=False, client=docker).removed
+
+
+def _buildkit_build(docker: DockerClient, marker: str) -> tuple[set[str], str]:
+    """Build ``FROM scratch`` with BuildKit (no network, no syntax line): someone else's
+    build, as far as a label is concerned. Returns the cache records that appeared and
+    the (untagged) image id."""
+    before = {e["ID"] for e in docker.get_json("/system/df").get("BuildCache") or []}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in {
+            "Dockerfile": b"FROM scratch\nCOPY f /f\n",
+            "f": marker.encode(),
+        }.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    resp = docker.request(
+        "POST",
+        "/build",
+        params={"version": "2", "networkmode": "none", "rm": "1"},
+        data=buf.getvalue(),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    messages = [json.loads(line) for line in resp.text.splitlines() if line.strip()]
+    assert not any("error" in m for m in messages), resp.text
+    image_id = next(m["aux"]["ID"] for m in messages if m.get("id") == "moby.image.id")
+    after = {e["ID"] for e in docker.get_json("/system/df").get("BuildCache") or []}
+    return after - before, image_id
+
+
+@daemon
+def test_prune_touches_only_what_its_label_selects_and_says_what_is_shared(
+    docker, base_image, tag_prefix, scope
+):
+    key, _, value = scope.partition("=")
+    # Someone else on the daemon: a dangling image without our label, BuildKit cache.
+    theirs_tag = f"{tag_prefix}:theirs"
+    theirs = jd.build(f"FROM {base_image}\nRUN echo {uuid.uuid4().hex} > /t\n", tags=[theirs_tag])
+    jd.build(f"FROM {base_image}\nRUN echo {uuid.uuid4().hex} > /t\n", tags=[theirs_tag])
+    assert docker.get_json(f"/images/{theirs.image_id}/json")["RepoTags"] == []  # dangling
+    records, buildkit_image = _buildkit_build(docker, uuid.uuid4().hex)
+    assert records, "the BuildKit build left no cache record"
+    # Ours: a dangling image with the label.
+    head = f'FROM {base_image}\nLABEL {key}="{value}"\n'
+    mine = jd.build(head + "RUN echo old > /v\n", tags=[f"{tag_prefix}:mine"])
+    jd.build(head + "RUN echo new > /v\n", tags=[f"{tag_prefix}:mine"])
+    try:
+        dry = prune(dry_run=True, label=scope, client=docker)
+        cache = dry.build_cache
+        assert cache is not None and not cache.entries and cache.reclaimed == 0, (
+            "a labelled dry run lists the whole daemon's build cache"
+        )
+        assert {i.id for i in dry.planned} == {mine.image_id}
+        assert dry.reclaimed == sum(i.size or 0 for i in dry.planned)
+        for shown in (str(dry), dry._repr_html_()):
+            assert "no label can select" in shown and "shared by every build" in shown
+            assert scope in shown
+
+        done = prune(label=scope, client=docker)
+        assert {i.id for i in done.removed} == {mine.image_id}
+        left = {e["ID"] for e in docker.get_json("/system/df").get("BuildCache") or []}
+        assert records <= left, "a labelled prune cleared the build cache"
+        assert docker.image_exists(theirs.image_id)
+
+        # Without a label the dry run is the whole daemon, and says so plainly.
+        everything = prune(dry_run=True, stopped_containers=False, client=docker)
+        assert theirs.image_id in {i.id for i in everything.planned}
+        assert everything.build_cache is not None
+        assert records <= {e[0] for e in everything.build_cache.entries}
+        for shown in (str(everything), everything._repr_html_()):
+            assert "whole daemon" in shown and "other users" in shown and "--label" in shown
+    finally:
+        for image in (theirs.image_id, buildkit_image):
+            try:
+                docker.delete(f"/images/{image}")
+            except HTTPError:
+                pass
+        for record in records:  # one id per request: the daemon takes one value a filter
+            docker.post_json(
+                "/build/prune", params={"all": "1", "filters": json.dumps({"id": [record]})}
+            )
 
 
 @daemon
@@ -463,20 +621,134 @@ def test_magics_against_the_daemon(ip, docker, base_image, tag_prefix, scope):
 
 
 @pytest.mark.daemon
-def test_history_of_a_result_masks_its_secret_build_args(base_image, tag_prefix, monkeypatch):
-    monkeypatch.setenv("HISTORY_TOKEN", "hunter2-history")
+def test_a_secret_build_arg_is_never_displayed_by_its_tag(
+    ip, docker, base_image, tag_prefix, monkeypatch
+):
+    # A bare --build-arg NAME takes the kernel's environment value: the secret case.
+    # The value has spaces: the daemon records "|2 HISTORY_TOKEN=hunter2 history PLAIN=...".
+    monkeypatch.setenv("HISTORY_TOKEN", "hunter2 history token")
+    tag = f"{tag_prefix}:secret"
     result = jd.build(
         f"FROM {base_image}\nARG HISTORY_TOKEN\nARG PLAIN\nRUN echo using-token\n",
         build_args=["HISTORY_TOKEN", "PLAIN=visible"],
-        tags=[f"{tag_prefix}:secret"],
+        tags=[tag],
         no_cache=True,
         network="none",
     )
     assert result.secret_build_args == ("HISTORY_TOKEN",)
-    hist = result.history()
-    shown = str(hist) + hist._repr_html_() + repr(hist)
-    assert "hunter2-history" not in shown
-    assert "HISTORY_TOKEN=***" in str(hist) and "PLAIN=visible" in str(hist)
-    # Asked by tag, nothing says the arg was secret: the image's history shows it, which
-    # is exactly what the form warns about.
-    assert "hunter2-history" in str(history(f"{tag_prefix}:secret"))
+    raw = docker.get_json(f"/images/{tag}/history")
+    assert any("hunter2 history token" in r["CreatedBy"] for r in raw)  # the test is not vacuous
+
+    def assert_hidden(hist, where: str) -> None:
+        shown = _every_display(hist) + repr(hist.rows)
+        for word in ("hunter2", "history token"):
+            assert word not in shown, f"the secret shows in {where}"
+        assert "HISTORY_TOKEN=***" in str(hist), where
+
+    # The result knows which arg was secret: the plain one shows.
+    by_result = result.history()
+    assert_hidden(by_result, "result.history()")
+    assert "PLAIN=visible" in str(by_result)
+    assert_hidden(history(result, show_build_args=True), "result.history(show_build_args=True)")
+    # By tag (the API, the magic, compare) nothing says which was secret: no value shows.
+    for hist, where in (
+        (jd.history(tag), "jupyter_dockerbuild.history(TAG)"),
+        (history(result.image_id, client=docker), "history(image id)"),
+        (ip.run_line_magic("dockerbuild_history", tag), "%dockerbuild_history TAG"),
+        (compare(tag, base_image, client=docker).a, "compare(TAG, base).a"),
+    ):
+        assert_hidden(hist, where)
+        assert "PLAIN=***" in str(hist) and "show_build_args=True" in str(hist)
+    cmp = compare(tag, result, client=docker)
+    assert "hunter2" not in _every_display(cmp) + _every_display(cmp.a) + _every_display(cmp.b)
+    # Asked for explicitly, the image's history shows what anyone who pulls it can read.
+    asked = ip.run_line_magic("dockerbuild_history", f"--show-build-args {tag}")
+    assert "HISTORY_TOKEN=hunter2 history token" in str(asked) and "PLAIN=visible" in str(asked)
+
+
+def test_counts_agree_with_their_nouns():
+    # One layer, one row, one shared step, one item: never "1 layers" or "1 items".
+    one = build_history(dict(INSPECT, RootFS={"Layers": LAYERS[:1]}), ROWS[-1:], {})
+    assert "1 row, 1 layer," in repr(one) and " in 1 layer" in str(one)
+    assert " in 1 layer" in one._repr_html_()
+    assert "1 shared layer, 1 shared step>" in repr(compare_histories(one, one))
+    item = PruneItem("image", "sha256:" + "d" * 64, "dddddddddddd", "untagged", 1, "remove")
+    assert repr(PruneReport(dry_run=True, items=(item,))).startswith(
+        "<PruneReport would remove 1 item,"
+    )
+    done = PruneReport(dry_run=False, items=(replace(item, done=True),), deleted_images=("x",))
+    assert "(1 image deleted" in done.headline()
+    # Plurals stay plural.
+    two = build_history(INSPECT, ROWS, COUNTS)
+    assert "7 rows, 4 layers," in repr(two) and " in 4 layers" in str(two)
+
+
+# -- HTML is never typeset as maths ------------------------------------------------------
+
+# What JupyterLab's maths renderers skip. MathJax 3 (JupyterLab 4, Notebook 7) ignores
+# elements of class mathjax_ignore, MathJax 2 (nbconvert's HTML, Notebook 6) those of
+# class tex2jax_ignore; both, and KaTeX (jupyterlab-katex, which honours no class), skip
+# the text inside these tags.
+SKIPPED_TAGS = {"code", "pre", "script", "style", "textarea"}
+MATH_DELIMITERS = ("$", "\\(", "\\[")
+
+
+class _MathScan(HTMLParser):
+    """Collects the root's classes and every text a maths renderer would typeset."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.root_classes: set[str] | None = None
+        self.exposed: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if self.root_classes is None:
+            self.root_classes = set((dict(attrs).get("class") or "").split())
+        if tag not in {"br", "img", "hr", "input", "wbr"}:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop() != tag:
+            pass
+
+    def handle_data(self, data):
+        if any(d in data for d in MATH_DELIMITERS) and not SKIPPED_TAGS & set(self.stack):
+            self.exposed.append(data)
+
+
+def assert_never_typeset(page: str) -> None:
+    scan = _MathScan()
+    scan.feed(page)
+    assert scan.root_classes is not None and {"mathjax_ignore", "tex2jax_ignore"} <= (
+        scan.root_classes
+    ), f"the root element does not opt out of maths: {page[:120]}"
+    assert not scan.exposed, f"text a KaTeX renderer would typeset: {scan.exposed}"
+
+
+SHELL = 'for i in $(seq 1 40); do b="$b#"; done; echo \\(x\\) \\[y\\]'
+
+
+def test_every_images_html_opts_out_of_maths():
+    rows = [
+        _row(12, f"|1 V=$HOME /bin/sh -c {SHELL}", 5, tags=["t:$"]),
+        _row(11, "/bin/sh -c #(nop)  LABEL price=$5 cost=$6", 0),
+        *ROWS[1:],
+    ]
+    h = build_history(dict(INSPECT, Id=rows[0]["Id"], RepoTags=["t:$"]), rows, {})
+    for shown in (h, mask_build_args(h, reveal=True)):
+        assert_never_typeset(shown._repr_html_())
+        assert "$(seq 1 40)" in shown._repr_html_()  # shown, as written
+    other = build_history(INSPECT, ROWS, COUNTS)
+    for c in (compare_histories(h, other), compare_histories(other, h), compare_histories(h, h)):
+        assert_never_typeset(c._repr_html_())
+    assert "$(seq 1 40)" in compare_histories(other, h)._repr_html_()
+    items = (
+        PruneItem(
+            "container", "c" * 64, "x", f"failed build step: /bin/sh -c {SHELL}", 1, "remove"
+        ),
+        PruneItem("tag", "a:$1", "a:$1", "", None, "keep", reason="no such image $2"),
+    )
+    cache = BuildCacheReport("buildkit", (("id", f"exec {SHELL}", 1),), 1)
+    assert_never_typeset(PruneReport(dry_run=True, items=items, build_cache=cache)._repr_html_())
+    assert_never_typeset(PruneReport(dry_run=False, items=())._repr_html_())

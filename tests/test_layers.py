@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 #: Bottom to top. A module may import modules of its own layer and of layers below.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "units"),
+    ("errors", "units", "markup"),
     ("engine",),
     ("images",),
     ("builder",),

@@ -123,13 +123,15 @@ def test_help_lists_every_flag(ip):
 
 
 def test_buildkit_only_syntax_is_explained_before_sending(ip, base_image):
-    res = run(
-        ip,
-        f"%%dockerbuild\nFROM {base_image}\nRUN --mount=type=cache,target=/root/.cache true\n",
-    )
+    cell = f"FROM {base_image}\nRUN --mount=type=cache,target=/root/.cache true\n"
+    res = run(ip, f"%%dockerbuild --builder classic\n{cell}")
     err = res.error_in_exec
     assert type(err).__name__ == "UnsupportedSyntax"
     assert "BuildKit" in str(err) and "line 3" in str(err)
+    # Without --builder, auto picks BuildKit for it: the cell builds.
+    res = run(ip, f"%%dockerbuild --out kit\n{cell}")
+    assert res.success, res.error_in_exec
+    assert ip.user_ns["kit"].builder == "buildkit"
 
 
 def test_context_dockerfile_is_read_for_steps_and_preflight(ip, base_image, tmp_path):

@@ -22,13 +22,12 @@ from capture import (
     stream_captures,
 )
 
+from jupyter_dockerbuild.builder.dockerfile import parse
 from jupyter_dockerbuild.builder.state import (
     STEP_TAIL,
     BuildState,
     CappedLog,
     Download,
-    Instruction,
-    parse_instructions,
     strip_ansi,
 )
 
@@ -490,84 +489,7 @@ def test_capped_log_minimum_and_empty_appends() -> None:
     assert log.since(1) == ("bc", 3)
 
 
-# -- parse_instructions ---------------------------------------------------------------
-
-
-def test_parse_continuations_and_comments() -> None:
-    dockerfile = (
-        "FROM busybox\n"
-        "\n"
-        "RUN echo a \\\n"
-        "    # a comment inside the continuation\n"
-        "    && echo b \\\n"
-        "\n"
-        "  && echo c\n"
-        "   # indented comment\n"
-        '  cmd ["sh"]\n'
-        "ENV A=1 \\\n"
-        "    B=2"
-    )
-    assert parse_instructions(dockerfile) == [
-        Instruction(1, "FROM", "FROM busybox"),
-        Instruction(3, "RUN", "RUN echo a && echo b && echo c"),
-        Instruction(9, "CMD", 'cmd ["sh"]'),
-        Instruction(10, "ENV", "ENV A=1 B=2"),
-    ]
-
-
-def test_parse_crlf_and_trailing_continuation() -> None:
-    assert parse_instructions("FROM x\r\nRUN a \\\r\n  b\r\nRUN c \\") == [
-        Instruction(1, "FROM", "FROM x"),
-        Instruction(2, "RUN", "RUN a b"),
-        Instruction(4, "RUN", "RUN c"),
-    ]
-
-
-def test_parse_escape_directive() -> None:
-    dockerfile = (
-        "# syntax=docker/dockerfile:1\n"
-        "# escape=`\n"
-        "FROM mcr.microsoft.com/windows/servercore\n"
-        "RUN echo a `\n"
-        "    && echo b\n"
-        "COPY app C:\\app\\\n"
-        "WORKDIR C:\\app\n"
-    )
-    assert parse_instructions(dockerfile) == [
-        Instruction(3, "FROM", "FROM mcr.microsoft.com/windows/servercore"),
-        Instruction(4, "RUN", "RUN echo a && echo b"),
-        Instruction(6, "COPY", "COPY app C:\\app\\"),  # a backslash no longer continues
-        Instruction(7, "WORKDIR", "WORKDIR C:\\app"),
-    ]
-
-
-@pytest.mark.parametrize(
-    "before",
-    [
-        "FROM x\n",  # after an instruction
-        "\n",  # after a blank line
-        "# a comment\n",  # after a comment
-    ],
-)
-def test_parse_directives_only_at_the_top(before: str) -> None:
-    dockerfile = before + "# escape=`\nFROM y\nRUN a `\nRUN b \\\n  c\n"
-    found = parse_instructions(dockerfile)
-    offset = 1
-    assert [i.keyword for i in found][-3:] == ["FROM", "RUN", "RUN"]
-    assert found[-2:] == [
-        Instruction(offset + 3, "RUN", "RUN a `"),
-        Instruction(offset + 4, "RUN", "RUN b c"),
-    ]
-
-
-def test_parse_other_directives_do_not_change_the_escape() -> None:
-    dockerfile = "# syntax=`\n# check=skip=all\nFROM a\nRUN b `\nRUN c\n"
-    assert [i.line for i in parse_instructions(dockerfile)] == [3, 4, 5]
-
-
-@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n\n   # another\n", "# escape=`\n"])
-def test_parse_blank_or_comment_only(text: str) -> None:
-    assert parse_instructions(text) == []
+# -- the Dockerfile's steps against the captures ---------------------------------------
 
 
 @pytest.mark.parametrize("name", [n for n in stream_captures() if step_headers(n)])
@@ -577,7 +499,7 @@ def test_every_capture_folds_consistently(name: str) -> None:
     # Failed builds stop early: the Dockerfile also had the steps never reached.
     unreached = tuple(f"RUN echo unreached-{k}" for k in range(len(headers) + 1, total + 1))
     dockerfile, where = reconstruct_dockerfile(name, unreached)
-    found = parse_instructions(dockerfile)
+    found = parse(dockerfile).instructions
     assert [i.line for i in found] == list(where.values())
     keywords = [t.split()[0] for _, _, t in headers] + ["RUN"] * len(unreached)
     assert [i.keyword for i in found] == keywords

@@ -27,7 +27,7 @@ from registryutil import ByteProxy, RegistryEnv, helper_secrets, registry_env, w
 
 from jupyter_dockerbuild.builder.docker_config import apply_docker_config
 from jupyter_dockerbuild.builder.options import BuildOptions
-from jupyter_dockerbuild.builder.pipeline import run_build
+from jupyter_dockerbuild.builder.pipeline import execute
 from jupyter_dockerbuild.builder.state import BuildState
 from jupyter_dockerbuild.engine.client import DockerClient
 from jupyter_dockerbuild.engine.registry import explain_registry_error, login, logout
@@ -91,7 +91,7 @@ def build_unique(tag: str | None, size: int = 0) -> tuple[Any, str]:
     """An image FROM local/busybox with a marker file (and ``size`` random bytes)."""
     marker = uuid.uuid4().hex
     blob = f"head -c {size} /dev/urandom > /blob && " if size else ""
-    result = run_build(
+    result = execute(
         f"FROM local/busybox:latest\nRUN {blob}echo {marker} > /marker\n",
         BuildOptions.from_user(tags=[tag] if tag else [], network="none"),
     )
@@ -136,7 +136,7 @@ class Recorder:
 def build_from(image: str, *, view: Any = None) -> Any:
     """Build FROM ``image`` (pulled with the docker config's credentials) and cat /marker."""
     options = apply_docker_config(BuildOptions.from_user(network="none"))
-    return run_build(f"FROM {image}\nRUN cat /marker\n", options, view=view)
+    return execute(f"FROM {image}\nRUN cat /marker\n", options, view=view)
 
 
 def daemon_error(image: str) -> tuple[str, BuildError, BuildOptions]:
@@ -144,7 +144,7 @@ def daemon_error(image: str) -> tuple[str, BuildError, BuildOptions]:
     absent(image)
     options = apply_docker_config(BuildOptions.from_user(network="none"))
     with pytest.raises(BuildError) as info:
-        run_build(f"FROM {image}\nRUN true\n", options)
+        execute(f"FROM {image}\nRUN true\n", options)
     errors = [line for line in info.value.result.log.splitlines() if line.startswith("ERROR: ")]
     assert errors, info.value.result.log
     return errors[-1][len("ERROR: ") :], info.value, options
@@ -462,7 +462,7 @@ def test_push_of_an_untagged_or_failed_build(cfg):
         push(built)
     options = BuildOptions.from_user(network="none")
     with pytest.raises(BuildError) as failed:
-        run_build("FROM local/busybox:latest\nRUN exit 3\n", options)
+        execute("FROM local/busybox:latest\nRUN exit 3\n", options)
     with pytest.raises(PushError, match="the build did not succeed"):
         push(failed.value.result)
 

@@ -105,6 +105,13 @@ def test_magic_in_an_ipython_shell(secrets, base_image, tag_prefix, capsys):
         secrets.assert_absent("the result's summary", render_summary(result))
         secrets.assert_absent("the result's log", result.log)
         secrets.assert_absent("the result's fields", str(vars(result)))
+    # The image records TOKEN's value; its history, asked by tag, must not show it.
+    for line in (f"%dockerbuild_history {tag_prefix}:ok", "%dockerbuild_history ok"):
+        hist = ip.run_line_magic(*line[1:].split(" ", 1))
+        data, _ = ip.display_formatter.format(hist)
+        shown = "\n".join([str(hist), repr(hist), repr(hist.rows), *map(str, data.values())])
+        secrets.assert_absent(f"the output of {line}", shown)
+        assert "TOKEN=***" in data["text/plain"] and "TOKEN=***" in data["text/html"], line
 
 
 class RecordingView:
@@ -183,6 +190,14 @@ def test_real_kernel_and_saved_notebook(secrets, base_image, tag_prefix, tmp_pat
             + dockerfile(base_image),
             "res",
             "print(repr(res)); print(res.log)",
+            # The image records TOKEN's value in its history: every way to show that.
+            f"%dockerbuild_history {tag_prefix}:k",
+            "%dockerbuild_history res",
+            "import jupyter_dockerbuild",
+            f"jupyter_dockerbuild.history({tag_prefix + ':k'!r})",
+            f"h = jupyter_dockerbuild.history({tag_prefix + ':k'!r}); print(h); print(repr(h))",
+            "print(h.rows); h.rows",
+            f"jupyter_dockerbuild.compare({tag_prefix + ':k'!r}, res)",
             "%%dockerbuild --build-arg TOKEN --network none --no-cache --out bad\n"
             + dockerfile(base_image, fail=True),
             "bad",
@@ -212,8 +227,9 @@ def test_real_kernel_and_saved_notebook(secrets, base_image, tag_prefix, tmp_pat
             "the kernel's messages", json.dumps([m["content"] for m in everything])
         )
         saved = path.read_text()
-        # The scan is not vacuous: the notebook holds the summary and the log.
+        # The scan is not vacuous: the notebook holds the summary, the log, the histories.
         assert "Built sha256:" in saved and "token-and-proxy-are-set" in saved
+        assert saved.count("TOKEN=***") >= 6, "the histories were not displayed"
         secrets.assert_absent("the saved notebook", saved)
         assert widget_state, "the widget sent no state"
     finally:

@@ -15,7 +15,7 @@ import {
   type ViewUpdate
 } from '@codemirror/view';
 
-import { type MagicTokenKind, tokenizeMagicLine } from './magic';
+import { type MagicTokenKind, magicHead, tokenizeMagicLine } from './magic';
 
 const MARKS: Record<MagicTokenKind, Decoration> = {
   magic: Decoration.mark({ class: 'cm-dockerbuild-magic' }),
@@ -25,14 +25,9 @@ const MARKS: Record<MagicTokenKind, Decoration> = {
   variable: Decoration.mark({ class: 'cm-dockerbuild-variable' })
 };
 
-/** Only the first lines can hold the magic; don't stringify a huge document. */
-const HEAD_CHARS = 4096;
-
 function decorate(view: EditorView): DecorationSet {
-  const doc = view.state.doc;
-  const head = doc.sliceString(0, Math.min(doc.length, HEAD_CHARS));
   const builder = new RangeSetBuilder<Decoration>();
-  for (const token of tokenizeMagicLine(head)) {
+  for (const token of tokenizeMagicLine(magicHead(view.state.doc))) {
     builder.add(token.from, token.to, MARKS[token.kind]);
   }
   return builder.finish();

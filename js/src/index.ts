@@ -11,27 +11,42 @@ import {
   IEditorExtensionRegistry,
   IEditorLanguageRegistry
 } from '@jupyterlab/codemirror';
-import { INotebookTracker } from '@jupyterlab/notebook';
 
 import { magicLineHighlighter } from './decoration';
-import { DockerbuildMimeSwitcher } from './mimetype';
+import { dockerbuildLanguage } from './language';
+import { DOCKERFILE_MIME } from './magic';
 
 export { DOCKERFILE_MIME, isDockerbuildSource, tokenizeMagicLine } from './magic';
 
-/** Switch `%%dockerbuild` notebook cells to the Dockerfile language. */
+/**
+ * Highlight `%%dockerbuild` cells (in every editor) as Dockerfiles.
+ *
+ * Activation waits for JupyterLab's own Dockerfile language to load, so the editor
+ * extension has it from the first editor on: JupyterLab attaches its shell and restores
+ * notebooks only once every startup plugin has activated.
+ */
 const highlight: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-dockerbuild:highlight',
-  description: 'Highlight %%dockerbuild notebook cells as Dockerfiles.',
+  description: 'Highlight %%dockerbuild cells as Dockerfiles.',
   autoStart: true,
-  requires: [INotebookTracker, IEditorLanguageRegistry],
-  activate: (
+  requires: [IEditorExtensionRegistry, IEditorLanguageRegistry],
+  activate: async (
     _app: JupyterFrontEnd,
-    tracker: INotebookTracker,
+    extensions: IEditorExtensionRegistry,
     languages: IEditorLanguageRegistry
-  ): void => {
-    const switcher = new DockerbuildMimeSwitcher(languages);
-    tracker.forEach(panel => switcher.watch(panel));
-    tracker.widgetAdded.connect((_, panel) => switcher.watch(panel));
+  ): Promise<void> => {
+    const support = (await languages.getLanguage(DOCKERFILE_MIME))?.support;
+    if (!support) {
+      console.error(`jupyter-dockerbuild: JupyterLab has no ${DOCKERFILE_MIME} language`);
+      return;
+    }
+    extensions.addExtension({
+      name: 'jupyter-dockerbuild:highlight',
+      factory: ({ model }) =>
+        EditorExtensionRegistry.createImmutableExtension(
+          dockerbuildLanguage(support, model.sharedModel.getSource())
+        )
+    });
   }
 };
 

@@ -1,14 +1,14 @@
 /**
  * Recognising `%%dockerbuild` cells and splitting their magic line into tokens.
  *
- * Pure functions with no JupyterLab or DOM dependency, shared by the mimetype
- * switcher and the magic-line decoration.
+ * Pure functions with no JupyterLab or DOM dependency, shared by the Dockerfile
+ * language extension and the magic-line decoration.
  */
 
 /** The name of the cell magic, as typed at the start of a cell. */
 export const MAGIC = '%%dockerbuild';
 
-/** The mimetype JupyterLab 4 ships a Dockerfile language for. */
+/** The mimetype of the Dockerfile language JupyterLab 4 ships. */
 export const DOCKERFILE_MIME = 'text/x-dockerfile';
 
 /**
@@ -17,6 +17,17 @@ export const DOCKERFILE_MIME = 'text/x-dockerfile';
  * `%%dockerbuilder` is not ours.
  */
 const MAGIC_LINE = /^(?:[ \t]*\r?\n)*([ \t]*)%%dockerbuild(?=\s|$)/;
+
+/** Only the first lines can hold the magic; don't stringify a huge document. */
+export const HEAD_CHARS = 4096;
+
+/** The start of an editor document, where the magic line must be. */
+export function magicHead(doc: {
+  length: number;
+  sliceString(from: number, to?: number): string;
+}): string {
+  return doc.sliceString(0, Math.min(doc.length, HEAD_CHARS));
+}
 
 /** Whether a cell's source is a `%%dockerbuild` cell. */
 export function isDockerbuildSource(source: string): boolean {

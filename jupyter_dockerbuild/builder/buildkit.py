@@ -33,8 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DaemonError, DockerBuildError, OptionsError, StreamError, UnsupportedSyntax
 from .buildkit_progress import BuildKitBuildState
-from .choose import BUILDKIT_NETWORKS, classic_only_options
-from .options import BuildOptions
+from .options import BUILDKIT, BuildOptions, refusal
 from .state import BuildState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,38 +134,32 @@ class BuildKitBuilder:
         return BuildKitBuildState(dockerfile, tags=options.tags, line_offset=line_offset)
 
     def refuse_options(self, options: BuildOptions) -> None:
-        """Refuse every option BuildKit would ignore, naming the first one."""
-        flags = classic_only_options(options)
-        if not flags:
-            return
-        flag = flags[0]
-        if flag.startswith("--network "):
-            raise OptionsError(
-                f"{flag}: BuildKit runs RUN steps only on the {', '.join(BUILDKIT_NETWORKS)} "
-                f"networks; {_CLASSIC_HINT} for a named network"
-            )
-        others = f" (also {', '.join(flags[1:])})" if len(flags) > 1 else ""
-        raise OptionsError(
-            f"{flag}: BuildKit ignores this option{others}; {_CLASSIC_HINT}, which honours it"
-        )
+        """Refuse every option BuildKit would ignore (the table's ``builders``), naming one."""
+        refused = refusal(options, BUILDKIT)
+        if refused is not None:
+            raise refused
 
     def preflight(self, dockerfile: str, options: BuildOptions, *, line_offset: int) -> None:
         """Refuse what needs a registry or a session, whatever the daemon's version."""
-        from .preflight import buildkit_constructs, syntax_directive
+        from .dockerfile import parse
+        from .preflight import buildkit_constructs
 
         label = "cell line" if line_offset else "line"
-        directive = syntax_directive(dockerfile)
-        if directive is not None:
-            line, frontend, raw = directive
+        df = parse(dockerfile)
+        for directive in df.directives:
+            if directive.name != "syntax":
+                continue
+            raw = df.lines[directive.line - 1]
             raise UnsupportedSyntax(
-                f"{label} {line + line_offset} ({raw.strip()}): a # syntax= directive makes "
-                f"BuildKit pull the frontend image {frontend} from a registry before it reads "
-                "the Dockerfile; remove the line to build with the daemon's built-in frontend",
+                f"{label} {directive.line + line_offset} ({raw.strip()}): a # syntax= "
+                f"directive makes BuildKit pull the frontend image {directive.value} from a "
+                "registry before it reads the Dockerfile; remove the line to build with the "
+                "daemon's built-in frontend",
                 construct="# syntax=",
-                line=line,
+                line=directive.line,
                 text=raw,
             )
-        for construct in buildkit_constructs(dockerfile):
+        for construct in buildkit_constructs(df):
             if construct.flag != "mount" or not construct.value:
                 continue
             kind = _MOUNT_TYPE_RE.search(construct.value)
@@ -222,10 +215,11 @@ class BuildKitBuilder:
     def _check_frontend(
         dockerfile: str, version: tuple[int, int], written: str, line_offset: int
     ) -> None:
+        from .dockerfile import parse
         from .preflight import buildkit_constructs
 
         label = "cell line" if line_offset else "line"
-        for construct in buildkit_constructs(dockerfile):
+        for construct in buildkit_constructs(parse(dockerfile)):
             key = (construct.keyword, construct.flag)
             since = _FRONTEND_SINCE.get(key)
             if key in _LABS_ONLY:
@@ -389,8 +383,7 @@ def _same_image(a: str, b: str) -> bool:
 def _from_line(state: BuildKitBuildState, image: str) -> str:
     """``cell line 1: `` for the FROM that names ``image`` ("" if none does)."""
     for stage in state.step_lines.stages:
-        words = [w for w in stage.start.text.split()[1:] if not w.startswith("--")]
-        if words and _same_image(words[0], image):
+        if _same_image(stage.base, image):
             label = "cell line" if state.line_offset else "line"
             return f"{label} {stage.start.line + state.line_offset}: "
     return ""

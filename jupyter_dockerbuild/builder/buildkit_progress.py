@@ -29,8 +29,9 @@ from typing import Any
 from ..engine.buildkit import STDERR
 from .buildkit_plain import PlainPrinter
 from .buildkit_state import BuildKitState, Label, VertexState
+from .dockerfile import Instruction, parse
 from .result import StepResult, StepStatus
-from .state import BuildState, ErrorInfo, Instruction, parse_instructions
+from .state import BuildState, ErrorInfo
 
 __all__ = ["BuildKitBuildState", "StepLines"]
 
@@ -40,7 +41,6 @@ __all__ = ["BuildKitBuildState", "StepLines"]
 #: no vertex, so ``[k/N]`` counts only these.
 _VERTEX_KEYWORDS = frozenset({"ADD", "COPY", "RUN", "WORKDIR"})
 _STAGE_N_RE = re.compile(r"stage-(\d+)")
-_AS_RE = re.compile(r"\s+AS\s+(\S+)\s*$", re.IGNORECASE)
 #: Lines of a failing vertex's output repeated in the error message.
 ERROR_LINES = 5
 #: Job statuses (pulls, transfers) shown at most.
@@ -52,6 +52,8 @@ class _Stage:
     index: int
     #: ``AS name``, lower-cased like the frontend does; None for an unnamed stage.
     name: str | None
+    #: The image (or stage) after FROM, as written.
+    base: str
     start: Instruction
     #: The instructions that make a vertex, FROM excluded, in order.
     steps: tuple[Instruction, ...]
@@ -70,24 +72,17 @@ class StepLines:
     """
 
     def __init__(self, dockerfile: str) -> None:
-        stages: list[_Stage] = []
-        current: Instruction | None = None
-        steps: list[Instruction] = []
-        for ins in parse_instructions(dockerfile):
-            if ins.keyword == "FROM":
-                if current is not None:
-                    stages.append(self._stage(len(stages), current, steps))
-                current, steps = ins, []
-            elif current is not None and ins.keyword in _VERTEX_KEYWORDS:
-                steps.append(ins)
-        if current is not None:
-            stages.append(self._stage(len(stages), current, steps))
-        self.stages = tuple(stages)
-
-    @staticmethod
-    def _stage(index: int, start: Instruction, steps: list[Instruction]) -> _Stage:
-        match = _AS_RE.search(start.text)
-        return _Stage(index, match.group(1).lower() if match else None, start, tuple(steps))
+        self.stages = tuple(
+            _Stage(
+                stage.index,
+                stage.name,
+                stage.base,
+                stage.instructions[0],
+                tuple(i for i in stage.instructions[1:] if i.keyword in _VERTEX_KEYWORDS),
+            )
+            for stage in parse(dockerfile).stages
+            if stage.instructions
+        )
 
     def _find_stage(self, name: str | None) -> _Stage | None:
         if name is None:

@@ -24,10 +24,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import OptionsError, UnsupportedSyntax
-from .options import FLAGS, BuildOptions
+from .options import BUILDERS, BUILDKIT, BuildOptions, not_honoured
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import DockerClient
@@ -41,32 +41,6 @@ __all__ = [
     "daemon_default",
     "requested_builder",
 ]
-
-#: What ``--builder`` accepts.
-BUILDERS = ("auto", "buildkit", "classic")
-#: Networks BuildKit runs RUN steps on (moby builder-next refuses any other name).
-BUILDKIT_NETWORKS = ("default", "host", "none")
-
-# moby's builder-next (builder/builder-next/builder.go in 20.10, daemon/internal/
-# builder-next in master) never reads these from the build options: the cgroup limits,
-# the removal of intermediate containers, squash and isolation. Each with the value at
-# which BuildKit does what it asks anyway (it always removes its step containers).
-_CLASSIC_ONLY: dict[str, Any] = {
-    "memory": None,
-    "memory_swap": None,
-    "cpu_shares": None,
-    "cpuset_cpus": None,
-    "cpu_period": None,
-    "cpu_quota": None,
-    "rm": True,
-    "force_rm": True,
-    "squash": False,
-    "isolation": None,
-}
-#: Of those, the per-build resource limits (what ``auto`` calls them in its message).
-_LIMITS = frozenset(
-    {"memory", "memory_swap", "cpu_shares", "cpuset_cpus", "cpu_period", "cpu_quota"}
-)
 
 _TRUE = {"1", "t", "true"}
 _FALSE = {"0", "f", "false"}
@@ -112,10 +86,7 @@ def requested_builder(value: str | None, env: Mapping[str, str] | None = None) -
 
 def classic_only_options(options: BuildOptions) -> list[str]:
     """The flags of ``options`` that only the classic builder honours, in table order."""
-    flags = [FLAGS[name] for name, fine in _CLASSIC_ONLY.items() if getattr(options, name) != fine]
-    if options.network and options.network not in BUILDKIT_NETWORKS:
-        flags.append(f"--network {options.network}")
-    return flags
+    return [name for _, name in not_honoured(options, BUILDKIT)]
 
 
 def buildkit_needed(dockerfile: str | None, *, line_offset: int = 0) -> UnsupportedSyntax | None:
@@ -153,17 +124,19 @@ def choose_builder(
     if name != "auto":
         return Choice(name, source)
     needs = None if options.remote else buildkit_needed(dockerfile, line_offset=line_offset)
-    classic = classic_only_options(options)
+    ignored = not_honoured(options, BUILDKIT)
+    classic = [name for _, name in ignored]
     if needs is not None and classic:
-        flag = classic[0]
+        opt, flag = ignored[0]
         what = (
             "is a per-build resource limit, which only the classic builder honours"
-            if flag in {FLAGS[n] for n in _LIMITS}
+            if opt.group == "resources"
             else "is honoured only by the classic builder"
         )
         raise OptionsError(
             f"--builder auto: {_where(needs, line_offset)} needs BuildKit, but {flag} "
-            f"{what}; drop one of the two"
+            f"{what}; drop one of the two",
+            option=opt.name,
         )
     if needs is not None:
         return Choice("buildkit", f"auto: {_where(needs, line_offset)} needs BuildKit")

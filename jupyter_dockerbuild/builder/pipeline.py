@@ -37,7 +37,7 @@ from .state import BuildResult, BuildState
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import BuildResponse, DockerClient
 
-__all__ = ["Builder", "NullView", "View", "execute", "run_build"]
+__all__ = ["Builder", "NullView", "View", "execute"]
 
 
 class View(Protocol):
@@ -178,6 +178,8 @@ def execute(
     """
     view = view or NullView()
     text = _dockerfile_text(dockerfile, options, context_dir)
+    if builder is None:
+        builder = options.builder  # --builder, the form's field, builder= (None: not said)
     refused: DockerBuildError | None = None
     note = ""
     undecided = False
@@ -300,18 +302,3 @@ def execute(
         view.close(state)
         if owns_client and client is not None:
             client.close()
-
-
-def run_build(
-    dockerfile: str | None,
-    options: BuildOptions,
-    *,
-    client: DockerClient | None = None,
-    **kwargs: Any,
-) -> BuildResult:
-    """:func:`execute` for callers that applied the docker config themselves.
-
-    Kept only for ``ui/form.py`` until it calls :func:`execute` (and drops its own
-    ``apply_docker_config``); remove it then.
-    """
-    return execute(dockerfile, options, client=client, docker_config=False, **kwargs)

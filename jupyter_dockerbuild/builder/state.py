@@ -4,8 +4,8 @@ The classic builder tells us little directly: ``Step k/N : INSTR`` headers, book
 lines (`` ---> Running in``, ``Removing intermediate container``, `` ---> <id>``,
 `` ---> Using cache``), the RUN output in reads that are not line-aligned, ``aux.ID``
 per stage, ``[Warning]`` lines and ``errorDetail``. It sends no timings, so steps are
-timed here, and the Dockerfile is parsed up front so every step is shown (waiting)
-before the daemon reaches it, with the line where it stands.
+timed here, and the Dockerfile is parsed up front (:mod:`.dockerfile`) so every step is
+shown (waiting) before the daemon reaches it, with the line where it stands.
 
 Memory stays bounded whatever the build prints: each step keeps a short tail of output
 lines and a line count, and the log keeps its head and its most recent part with a
@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dockerfile import parse
 from .result import BuildResult, BuildStatus, StepResult, StepStatus
 
 #: Output lines kept per step (the view shows a few; the failure view shows more).
@@ -37,7 +38,6 @@ _BOOKKEEPING_RE = re.compile(
 _COMMITTED_RE = re.compile(r" ---> (?:[0-9a-f]{12}|)\n")
 _QUIET_ID_RE = re.compile(r"(sha256:[0-9a-f]{64})\n?")
 _UNUSED_ARGS_RE = re.compile(r"build-args \[([^\]]*)\] were not consumed")
-_DIRECTIVE_RE = re.compile(r"#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 _STDERR_ON, _STDERR_OFF = "\x1b[91m", "\x1b[0m"
 
 
@@ -47,57 +47,6 @@ def strip_ansi(text: str) -> str:
 
 
 # -- Dockerfile instructions ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instruction:
-    """One Dockerfile instruction: where it starts and its text on one line."""
-
-    line: int
-    keyword: str
-    text: str
-
-
-def parse_instructions(dockerfile: str) -> list[Instruction]:
-    """Split a Dockerfile into instructions, the way the daemon counts steps.
-
-    Honours parser directives (``# escape=`` changes the continuation character),
-    comments (also inside a continuation), blank lines and line continuations. The
-    1-based ``line`` of each instruction is where it starts.
-    """
-    escape = "\\"
-    lines = dockerfile.splitlines()
-    out: list[Instruction] = []
-    in_directives = True
-    current: list[str] = []
-    start = 0
-    for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
-        if in_directives:
-            match = _DIRECTIVE_RE.fullmatch(stripped)
-            if match:
-                if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
-                    escape = match.group(2)
-                continue
-            in_directives = False
-        if stripped.startswith("#") or (not stripped and not current):
-            continue  # comments are removed, even in the middle of a continuation
-        if not stripped:
-            continue  # an empty line inside a continuation is skipped too
-        if not current:
-            start = number
-        if stripped.endswith(escape):
-            current.append(raw.rstrip()[:-1])
-            continue
-        current.append(raw)
-        text = " ".join(part.strip() for part in current if part.strip())
-        current = []
-        out.append(Instruction(line=start, keyword=text.split(None, 1)[0].upper(), text=text))
-    if current:  # a continuation at the very end: the daemon takes it as is
-        text = " ".join(part.strip() for part in current if part.strip())
-        if text:
-            out.append(Instruction(line=start, keyword=text.split(None, 1)[0].upper(), text=text))
-    return out
 
 
 # -- the log ----------------------------------------------------------------------
@@ -280,7 +229,7 @@ class BuildState:
         self.line_offset = line_offset
         self.steps: list[Step] = [
             Step(number=i + 1, instruction=ins.text, line=ins.line)
-            for i, ins in enumerate(parse_instructions(dockerfile))
+            for i, ins in enumerate(parse(dockerfile).instructions)
         ]
         self.total_steps: int | None = len(self.steps) or None
         self.status: BuildStatus = "pending"

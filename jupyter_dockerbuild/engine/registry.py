@@ -23,7 +23,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HelperError, HTTPError, RegistryError
 from .auth import (
@@ -35,8 +35,10 @@ from .auth import (
     helper_for,
     helper_store,
 )
-from .client import DockerClient
 from .config import load_docker_config_for_update, save_docker_config
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import DockerClient
 
 #: What an image name without a registry host means (``reference.ParseNormalizedNamed``).
 DOCKER_HUB = "docker.io"
@@ -405,7 +407,12 @@ def login(
     # Refuse a broken config.json before asking anything: we could not store the result.
     config = load_docker_config_for_update(env)
     owns = client is None
-    client = client or DockerClient(env=env)
+    if client is None:
+        # Imported here: the classic builder's error explanations import this module,
+        # and the HTTP stack must not load before a build's first paint.
+        from .client import DockerClient
+
+        client = DockerClient(env=env)
     try:
         if username is None and password is None and not password_stdin:
             reused = _try_stored(client, key, config, env)

@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.client import DockerClient
-from ..units import format_size
+from ..markup import block, literal
+from ..units import format_count, format_size
 from .history import (
+    _BAR_CELL,
     _CELL,
     _TABLE_CSS,
+    _TEXT_CELL,
+    _WRAP_CELL,
     HistoryRow,
     ImageHistory,
     _bar_html,
@@ -114,8 +118,8 @@ class ImageComparison:
             )
             n_steps, n_layers = len(new_rows), len(new_layers)
             rest = (
-                f" From {where} on, everything was rebuilt: {n_steps} step{'s' * (n_steps != 1)}, "
-                f"{n_layers} new layer{'s' * (n_layers != 1)} "
+                f" From {where} on, everything was rebuilt: {format_count(n_steps, 'step')}, "
+                f"{format_count(n_layers, 'new layer')} "
                 f"({format_size(_layer_bytes(new_layers))})."
             )
         diff = self.size_difference
@@ -130,7 +134,8 @@ class ImageComparison:
     def __repr__(self) -> str:
         return (
             f"<ImageComparison {self.a.name} vs {self.b.name}: "
-            f"{self.shared_layers} shared layers, {self.shared_rows} shared steps>"
+            f"{format_count(self.shared_layers, 'shared layer')}, "
+            f"{format_count(self.shared_rows, 'shared step')}>"
         )
 
     def _row_lines(self, title: str, rows: Sequence[HistoryRow], biggest: int) -> list[str]:
@@ -168,14 +173,14 @@ class ImageComparison:
     def _repr_html_(self) -> str:
         new, old = self.newer, self.older
         head = (
-            f"<b>{_esc(self.a.name)}</b> <code>{_esc(self.a.short_id)}</code> "
-            f"({_esc(format_size(self.a.size))}) vs <b>{_esc(self.b.name)}</b> "
+            f"<b>{literal(self.a.name)}</b> <code>{_esc(self.a.short_id)}</code> "
+            f"({_esc(format_size(self.a.size))}) vs <b>{literal(self.b.name)}</b> "
             f"<code>{_esc(self.b.short_id)}</code> ({_esc(format_size(self.b.size))}): "
             f"{_esc(_signed_size(self.size_difference))}"
         )
-        summary = f"<p>{_esc(self.summary())}</p>"
+        summary = f"<p>{literal(self.summary())}</p>"
         if self.identical:
-            return f'<div class="jupyter-dockerbuild-compare">{head}{summary}</div>'
+            return block(head + summary, "jupyter-dockerbuild-compare")
         biggest = max((r.size for r in (*self.a.rows, *self.b.rows)), default=0)
         groups = (
             ("shared", new.rows[: self.shared_rows], "#9aa0a6", "var(--jp-ui-font-color2,#888)"),
@@ -187,7 +192,8 @@ class ImageComparison:
             if not rows:
                 continue
             body.append(
-                f'<tr><th colspan="5" style="{_CELL};padding-top:6px">{_esc(label)}</th></tr>'
+                f'<tr><th colspan="5" style="{_WRAP_CELL};padding-top:6px">'
+                f"{literal(label)}</th></tr>"
             )
             style = f' style="color:{text_color}"' if text_color else ""
             for row in rows:
@@ -195,16 +201,17 @@ class ImageComparison:
                 body.append(
                     f"<tr{style}>"
                     f'<td style="{_CELL}">{_esc(step)}</td>'
-                    f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
-                    f"{_esc(row.instruction)}</td>"
+                    f'<td style="{_TEXT_CELL}">'
+                    f"{literal(row.instruction)}</td>"
                     f'<td style="{_CELL};text-align:right">{_esc(format_size(row.size))}</td>'
-                    f'<td style="{_CELL};width:12em">{_bar_html(row.size, biggest, color)}</td>'
+                    f'<td style="{_BAR_CELL}">{_bar_html(row.size, biggest, color)}</td>'
                     f'<td style="{_CELL}"><code>{_esc(_short(row.layer) if row.layer else "")}'
                     "</code></td></tr>"
                 )
-        return (
-            f'<div class="jupyter-dockerbuild-compare"><div>{head}</div>{summary}'
-            f'<table style="{_TABLE_CSS}"><tbody>{"".join(body)}</tbody></table></div>'
+        return block(
+            f"<div>{head}</div>{summary}"
+            f'<table style="{_TABLE_CSS}"><tbody>{"".join(body)}</tbody></table>',
+            "jupyter-dockerbuild-compare",
         )
 
 

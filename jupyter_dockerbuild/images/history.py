@@ -18,8 +18,10 @@ How the classic builder records an image, as measured on dockerd 20.10 (API 1.41
   exposed), and the size is no guide: ``WORKDIR`` commits a real layer of 0 bytes while
   ``RUN true`` commits none (an empty diff is not appended). The exact answer is the
   layer count of each row's image, so :func:`history` asks for it.
-- ``RUN`` with build args records them in the history (``|1 X=1 /bin/sh -c ...``); the
-  rows show them, because anyone who can pull the image can read them.
+- ``RUN`` with build args records them in the history (``|1 X=1 /bin/sh -c ...``,
+  values unquoted, spaces and all) for anyone who can pull the image to read, and
+  nothing in the image says which were secret. So the rows show ``X=***`` unless the
+  kernel knows better (a ``BuildResult`` names its secret args) or the user asks.
 - A build with ``rm=False`` leaves one container per step (``created`` for metadata
   steps, ``exited`` for RUN), each committed into the step's image (the image's
   ``Container`` field names it). A failed RUN with ``forcerm=False`` leaves the exited
@@ -36,7 +38,6 @@ How the classic builder records an image, as measured on dockerd 20.10 (API 1.41
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,7 +49,9 @@ from urllib.parse import quote
 
 from ..engine.client import DockerClient, HTTPError
 from ..errors import ImageNotFound
-from ..units import format_size
+from ..markup import block, literal
+from ..markup import escape as _esc
+from ..units import format_count, format_size
 
 __all__ = [
     "HistoryRow",
@@ -144,10 +147,6 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def _bar_html(size: int, biggest: int, color: str = "#4c8bf5") -> str:
     """A horizontal bar whose length is ``size`` relative to ``biggest``."""
     if size <= 0 or biggest <= 0:
@@ -169,6 +168,15 @@ _TABLE_CSS = (
     "border-collapse:collapse;font-size:0.9em;font-family:var(--jp-code-font-family,monospace)"
 )
 _CELL = "padding:1px 8px;text-align:left;vertical-align:top;white-space:nowrap"
+# Long text (an instruction, a daemon message) wraps, anywhere if it must: a long word
+# such as ENV PATH=/usr/local/sbin:... would otherwise set the table's minimum width,
+# and cut its last columns in a notebook beside the file browser at 1280 px.
+_TEXT_CELL = (
+    "padding:1px 8px;text-align:left;vertical-align:top;white-space:pre-wrap;"
+    "overflow-wrap:anywhere;min-width:12em"
+)
+_WRAP_CELL = "padding:1px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere"
+_BAR_CELL = _CELL + ";width:8em"
 
 
 # --------------------------------------------------------------------------------------
@@ -177,7 +185,8 @@ _CELL = "padding:1px 8px;text-align:left;vertical-align:top;white-space:nowrap"
 
 _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s*")
 _SHELL_C = re.compile(r"^/bin/sh -c\s+")
-_BUILD_ARGS = re.compile(r"^\|(\d+)\s+")
+_ARGS_PREFIX = re.compile(r"^(?:RUN )?\|(\d+) ")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _CONTENT_HASH = re.compile(r"\b((?:file|dir|multi):)([0-9a-f]{12})[0-9a-f]{52}\b")
 _INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE HEALTHCHECK LABEL MAINTAINER ONBUILD RUN "
@@ -186,16 +195,77 @@ _INSTRUCTIONS = frozenset(
 # Instructions that only change the image config. The classic builder can commit a
 # layer for COPY, ADD and WORKDIR even when the layer holds 0 bytes.
 _METADATA_ONLY = _INSTRUCTIONS - {"ADD", "COPY", "RUN", "WORKDIR"}
+#: The shell a RUN row starts with unless a ``SHELL`` instruction changed it.
+DEFAULT_SHELL = ("/bin/sh", "-c")
+#: What a hidden build-arg value is shown as.
+MASK = "***"
 
 
-def clean_created_by(created_by: str) -> tuple[str, tuple[str, ...]]:
+@dataclass(frozen=True)
+class _ArgSpans:
+    """Where the build args of a RUN row's ``CreatedBy`` are (offsets into it)."""
+
+    args: tuple[tuple[str, int, int], ...]
+    """``(name, value start, value end)`` of each ``NAME=value``."""
+    command: int
+    """Where the command after them starts."""
+
+
+def _arg_spans(created_by: str, shells: Sequence[Sequence[str]] = (DEFAULT_SHELL,)) -> _ArgSpans:
+    """Find the ``|N NAME=value ...`` prefix the builders write before a RUN command.
+
+    dockerd (``prependEnvOnCmd``) and BuildKit (``runCommandString``) join ``|N``, the
+    N ``NAME=value`` pairs and the command words with single spaces and quote nothing,
+    so a value may hold spaces. A pair ends where the next ``NAME=`` word starts; the
+    last one ends where the shell starts (``/bin/sh -c``, or the image's ``SHELL``).
+    Only an exec-form RUN (no shell to find) falls back on the last value's first word.
+    """
+    head = _ARGS_PREFIX.match(created_by)
+    if not head:
+        return _ArgSpans((), 0)
+    count = int(head.group(1))
+    words = [(m.start(), m.end()) for m in re.finditer(r"[^ ]+", created_by[head.end() :])]
+    words = [(a + head.end(), b + head.end()) for a, b in words]
+    if not count or not words or not _ASSIGNMENT.match(created_by, words[0][0]):
+        return _ArgSpans((), head.end())
+    starts = [0]
+    for i in range(1, len(words)):
+        if len(starts) == count:
+            break
+        if _ASSIGNMENT.match(created_by, words[i][0]):
+            starts.append(i)
+    spans: list[tuple[str, int, int]] = []
+    for k, i in enumerate(starts):
+        name, _, _ = created_by[words[i][0] : words[i][1]].partition("=")
+        value_start = words[i][0] + len(name) + 1
+        if k + 1 < len(starts):
+            spans.append((name, value_start, words[starts[k + 1]][0] - 1))
+            continue
+        ends = [
+            found
+            for shell in shells
+            if shell
+            for found in [created_by.find(" " + " ".join(shell) + " ", value_start - 1)]
+            if found >= 0
+        ]
+        end = min(ends) if ends else words[i][1]
+        spans.append((name, value_start, max(end, value_start)))
+    last_end = spans[-1][2]
+    return _ArgSpans(tuple(spans), min(last_end + 1, len(created_by)))
+
+
+def clean_created_by(
+    created_by: str, shells: Sequence[Sequence[str]] = (DEFAULT_SHELL,)
+) -> tuple[str, tuple[str, ...]]:
     """Turn a history ``CreatedBy`` into the instruction a person wrote.
 
     Returns ``(instruction, build_args)``: ``/bin/sh -c #(nop)  ENV A=1`` becomes
     ``ENV A=1``; ``|1 X=1 /bin/sh -c make`` becomes ``RUN make`` with build args
-    ``("X=1",)``; exec-form or custom-``SHELL`` rows become ``RUN <command>``; content
-    hashes in ``COPY file:<64 hex>`` are shortened to 12 digits. Rows written by
-    BuildKit (``RUN /bin/sh -c x # buildkit``, ``ENV A=1``) are handled too.
+    ``("X=1",)`` (values may hold spaces; ``shells`` are the shells a RUN row may start
+    with, see :func:`_arg_spans`); exec-form or custom-``SHELL`` rows become
+    ``RUN <command>``; content hashes in ``COPY file:<64 hex>`` are shortened to 12
+    digits. Rows written by BuildKit (``RUN /bin/sh -c x # buildkit``, ``ENV A=1``) are
+    handled too.
     """
     text = created_by.strip()
     if text.endswith("# buildkit"):
@@ -208,24 +278,16 @@ def clean_created_by(created_by: str) -> tuple[str, tuple[str, ...]]:
     keyword = text.split(None, 1)[0]
     if keyword in _INSTRUCTIONS and keyword != "RUN":
         return _CONTENT_HASH.sub(r"\1\2", text), ()
-    if keyword == "RUN":
+    spans = _arg_spans(text, shells)
+    build_args = tuple(f"{name}={text[a:b]}" for name, a, b in spans.args)
+    if spans.command:
+        text = text[spans.command :].lstrip()
+    elif keyword == "RUN":
         text = text[3:].lstrip()
-    build_args: list[str] = []
-    args = _BUILD_ARGS.match(text)
-    if args:
-        rest = text[args.end() :]
-        # The daemon joins "k=v" pairs with spaces without quoting; take the N words
-        # that look like assignments (a value with a space would be cut, rarely).
-        words = rest.split(" ")
-        taken = 0
-        while taken < int(args.group(1)) and taken < len(words) and "=" in words[taken]:
-            taken += 1
-        build_args = words[:taken]
-        text = " ".join(words[taken:]).lstrip()
     shell = _SHELL_C.match(text)
     if shell:
         text = text[shell.end() :]
-    return "RUN " + text, tuple(build_args)
+    return "RUN " + text, build_args
 
 
 @dataclass(frozen=True)
@@ -275,6 +337,11 @@ class ImageHistory:
     workdir: str = ""
     user: str = ""
     exposed_ports: tuple[str, ...] = ()
+    shell: tuple[str, ...] = ()
+    """The config's ``SHELL`` (empty: the default ``/bin/sh -c``)."""
+    hidden_build_args: tuple[str, ...] = ()
+    """Build args whose values are hidden only because nothing says they are not secret
+    (see :func:`mask_build_args`); ``show_build_args=True`` shows them."""
 
     @property
     def name(self) -> str:
@@ -306,8 +373,8 @@ class ImageHistory:
 
     def __repr__(self) -> str:
         return (
-            f"<ImageHistory {self.name} {self.short_id}: {len(self.rows)} rows, "
-            f"{len(self.layers)} layers, {format_size(self.size)}>"
+            f"<ImageHistory {self.name} {self.short_id}: {format_count(len(self.rows), 'row')}, "
+            f"{format_count(len(self.layers), 'layer')}, {format_size(self.size)}>"
         )
 
     # -- text ------------------------------------------------------------------------
@@ -322,16 +389,28 @@ class ImageHistory:
             out.append("WORKDIR " + self.workdir)
         if self.user:
             out.append("USER " + self.user)
+        if self.shell:
+            out.append("SHELL " + json.dumps(list(self.shell)))
         if self.exposed_ports:
             out.append("EXPOSE " + " ".join(self.exposed_ports))
         out.extend("ENV " + e for e in self.env)
         out.extend(f"LABEL {k}={v}" for k, v in sorted(self.labels.items()))
         return out
 
+    def hidden_note(self) -> str:
+        """Why some build-arg values read ``***``, and how to see them (empty if none)."""
+        if not self.hidden_build_args:
+            return ""
+        return (
+            f"build-arg values hidden ({', '.join(self.hidden_build_args)}): the image does "
+            "not say which were secret. Anyone who can pull it can read them; "
+            "show_build_args=True (%dockerbuild_history --show-build-args) shows them."
+        )
+
     def __str__(self) -> str:
         head = (
             f"{self.name}  {self.short_id}  {format_size(self.size)} in "
-            f"{len(self.layers)} layers"
+            f"{format_count(len(self.layers), 'layer')}"
             + (f", created {_when(self.created)} UTC" if self.created else "")
             + (f", FROM {self.base}" if self.base else "")
         )
@@ -345,6 +424,8 @@ class ImageHistory:
                 f"{step:>4}  {format_size(row.size):>8}  {_bar_text(row.size, biggest):16}  "
                 f"{layer:12}  {_clip(row.instruction, 70)}{args}"
             )
+        if self.hidden_build_args:
+            lines.append(self.hidden_note())
         config = self._config_lines()
         if config:
             lines.append("config: " + "; ".join(_clip(c, 80) for c in config))
@@ -358,9 +439,9 @@ class ImageHistory:
     def _repr_html_(self) -> str:
         biggest = max((r.size for r in self.rows), default=0)
         head = (
-            f"<b>{_esc(', '.join(self.tags) or '<untagged>')}</b> "
+            f"<b>{literal(', '.join(self.tags) or '<untagged>')}</b> "
             f"<code>{_esc(self.short_id)}</code> · {_esc(format_size(self.size))} in "
-            f"{len(self.layers)} layers"
+            f"{format_count(len(self.layers), 'layer')}"
             + (f" · created {_esc(_when(self.created))} UTC" if self.created else "")
             + (f" · <code>FROM {_esc(self.base)}</code>" if self.base else "")
         )
@@ -371,17 +452,17 @@ class ImageHistory:
             layer = _short(row.layer) if row.layer else ("?" if row.adds_layer is None else "")
             args = (
                 f'<br><small title="build args are stored in the image history">build args: '
-                f"{_esc(' '.join(row.build_args))}</small>"
+                f"{literal(' '.join(row.build_args))}</small>"
                 if row.build_args
                 else ""
             )
             rows.append(
                 f"<tr{muted}>"
                 f'<td style="{_CELL}">{_esc(step)}</td>'
-                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em" '
-                f'title="{_esc(row.created_by)}">{_esc(row.instruction)}{args}</td>'
+                f'<td style="{_TEXT_CELL}" '
+                f'title="{_esc(row.created_by)}">{literal(row.instruction)}{args}</td>'
                 f'<td style="{_CELL};text-align:right">{_esc(format_size(row.size))}</td>'
-                f'<td style="{_CELL};width:12em">{_bar_html(row.size, biggest)}</td>'
+                f'<td style="{_BAR_CELL}">{_bar_html(row.size, biggest)}</td>'
                 f'<td style="{_CELL}" title="{_esc(row.layer or "")}"><code>{_esc(layer)}'
                 "</code></td>"
                 f'<td style="{_CELL}">{_esc(_when(row.created))}</td>'
@@ -391,16 +472,20 @@ class ImageHistory:
             f'<th style="{_CELL}">{h}</th>'
             for h in ("step", "instruction", "size", "", "layer", "created (UTC)")
         )
+        note = (
+            f"<div><small>{literal(self.hidden_note())}</small></div>" if self.hidden_note() else ""
+        )
         config = self._config_lines()
         config_html = (
             "<details><summary>config</summary><pre>" + _esc("\n".join(config)) + "</pre></details>"
             if config
             else ""
         )
-        return (
-            f'<div class="jupyter-dockerbuild-history"><div>{head}</div>'
+        return block(
+            f"<div>{head}</div>"
             f'<table style="{_TABLE_CSS}"><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{config_html}</div>"
+            f"<tbody>{''.join(rows)}</tbody></table>{note}{config_html}",
+            "jupyter-dockerbuild-history",
         )
 
 
@@ -482,7 +567,10 @@ def build_history(
         if r.get("Id") == "<missing>":
             r["Id"] = None
     layers = tuple((inspect.get("RootFS") or {}).get("Layers") or ())
-    cleaned = [clean_created_by(str(r.get("CreatedBy") or "")) for r in oldest_first]
+    config = inspect.get("Config") or {}
+    shell = tuple(config.get("Shell") or ())
+    shells = (shell, DEFAULT_SHELL) if shell else (DEFAULT_SHELL,)
+    cleaned = [clean_created_by(str(r.get("CreatedBy") or ""), shells) for r in oldest_first]
     assigned = _assign_layers(oldest_first, [c[0] for c in cleaned], layers, layer_counts or {})
 
     # The base image is the newest tagged ancestor: its rows are not this image's steps.
@@ -517,7 +605,6 @@ def build_history(
                 step=None if i <= base_index else i - base_index + 1,
             )
         )
-    config = inspect.get("Config") or {}
     return ImageHistory(
         image_id=str(inspect.get("Id", "")),
         tags=tuple(t for t in inspect.get("RepoTags") or () if t != "<none>:<none>"),
@@ -533,34 +620,74 @@ def build_history(
         workdir=str(config.get("WorkingDir") or ""),
         user=str(config.get("User") or ""),
         exposed_ports=tuple(sorted(config.get("ExposedPorts") or {})),
+        shell=shell,
     )
 
 
-def mask_secret_args(hist: ImageHistory, secret_args: Iterable[str]) -> ImageHistory:
-    """Replace the values of the named build args in every row by ``***``.
+def mask_build_args(
+    hist: ImageHistory,
+    *,
+    secret: Iterable[str] = (),
+    known: bool = False,
+    reveal: bool = False,
+) -> ImageHistory:
+    """Hide build-arg values in every row (``NAME=***``), except those known not secret.
 
-    The classic builder records ``|1 TOKEN=value`` in the history of each RUN step;
-    that is readable by anyone with the image (the form warns about it), but our own
-    displays must not repeat a value the user asked us to keep secret.
+    An image's history records the value of each build arg a RUN step saw, and does not
+    say which were secret (a bare ``--build-arg TOKEN`` from the environment looks like
+    any other). So, by default, every value is hidden. ``known=True`` says the rows
+    after the base come from a build this kernel ran, whose ``secret`` names are all its
+    secret args: the others were typed in the cell, and show there. ``reveal=True``
+    shows every value but those in ``secret`` (the user asked: the values are in the
+    image for anyone who can pull it). The raw ``created_by`` is masked too.
     """
-    names = {n for n in secret_args if n}
-    if not names:
-        return hist
-    pattern = re.compile(r"(^|\s)(" + "|".join(map(re.escape, sorted(names))) + r")=\S*")
-
-    def hide(text: str) -> str:
-        return pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}=***", text)
-
-    rows = [
-        replace(
-            row,
-            created_by=hide(row.created_by),
-            instruction=hide(row.instruction),
-            build_args=tuple(hide(a) for a in row.build_args),
+    names = {n for n in secret if n}
+    shells = (hist.shell, DEFAULT_SHELL) if hist.shell else (DEFAULT_SHELL,)
+    # `ENV TOKEN=$TOKEN` copies a secret into the image: its row says `ENV TOKEN=value`
+    # (up to the next NAME=) and the config's Env keeps it. Hide those of known names.
+    same_name = (
+        re.compile(
+            r"(^|\s)(" + "|".join(map(re.escape, sorted(names))) + r")=.*?"
+            r"(?=\s[A-Za-z_][A-Za-z0-9_]*=|$)"
         )
-        for row in hist.rows
-    ]
-    return replace(hist, rows=tuple(rows))
+        if names
+        else None
+    )
+
+    def hide_same_name(text: str) -> str:
+        if same_name is None:
+            return text
+        return same_name.sub(lambda m: f"{m.group(1)}{m.group(2)}={MASK}", text)
+
+    hidden: set[str] = set()
+    rows = []
+    for row in hist.rows:
+        spans = _arg_spans(row.created_by, shells)
+        if not spans.args:
+            if same_name is not None and not row.instruction.startswith("RUN "):
+                row = replace(
+                    row,
+                    instruction=hide_same_name(row.instruction),
+                    created_by=hide_same_name(row.created_by),
+                )
+            rows.append(row)
+            continue
+        created_by = row.created_by
+        args = []
+        # From the end, so earlier offsets stay valid while values are replaced.
+        for name, a, b in reversed(spans.args):
+            shown = name not in names and (reveal or (known and row.step is not None))
+            if not shown:
+                if name not in names:
+                    hidden.add(name)
+                created_by = created_by[:a] + MASK + created_by[b:]
+            args.append(f"{name}={row.created_by[a:b] if shown else MASK}")
+        rows.append(replace(row, created_by=created_by, build_args=tuple(reversed(args))))
+    env = tuple(
+        f"{k}={MASK}" if k in names else f"{k}={v}"
+        for k, _, v in (e.partition("=") for e in hist.env)
+    )
+    return replace(hist, rows=tuple(rows), env=env, hidden_build_args=tuple(sorted(hidden)))
 
 
 def history(
@@ -568,6 +695,7 @@ def history(
     client: DockerClient | None = None,
     *,
     secret_args: Iterable[str] | None = None,
+    show_build_args: bool = False,
 ) -> ImageHistory:
     """Return the layers and config of ``image`` (a tag, an id or a ``BuildResult``).
 
@@ -575,6 +703,11 @@ def history(
     each row's image, which tells exactly which rows added a layer (one request per
     row; rows of pulled images have no image and fall back on their sizes). Raises
     :class:`ImageNotFound` if the image is not on the daemon.
+
+    Build-arg values are hidden (``TOKEN=***``): the image does not say which were
+    secret. A ``BuildResult`` does, so its own steps show the others. With
+    ``show_build_args=True`` every value shows but those of ``secret_args`` and of the
+    result's secret args: what ``docker history`` shows anyone who can pull the image.
     """
     with _using(client) as c:
         info = _inspect(c, _reference(image))
@@ -591,10 +724,10 @@ def history(
                 continue  # removed meanwhile: that row falls back on its size
             counts[row_id] = len((row_info.get("RootFS") or {}).get("Layers") or ())
         hist = build_history(info, rows, counts, base_rows=_untagged_base(c, image, info, rows))
-    # A BuildResult knows which of its build args were secret (env or form toggle).
-    if secret_args is None:
-        secret_args = getattr(image, "secret_build_args", ()) or ()
-    return mask_secret_args(hist, secret_args)
+    # A BuildResult knows which of its build args were secret (env, form toggle, proxy).
+    known = not isinstance(image, str) and hasattr(image, "secret_build_args")
+    secret = {*(secret_args or ()), *(getattr(image, "secret_build_args", ()) or ())}
+    return mask_build_args(hist, secret=secret, known=known, reveal=show_build_args)
 
 
 _FROM_VERTEX_RE = re.compile(r"\[[^\]]*\] FROM (?:--\S+ )*(\S+)")

@@ -12,10 +12,13 @@ from urllib.parse import quote
 
 from ..engine.client import DockerClient, HTTPError
 from ..errors import ImageNotFound
-from ..units import format_size
+from ..markup import block, literal
+from ..units import format_count, format_size
 from .history import (
     _CELL,
     _TABLE_CSS,
+    _TEXT_CELL,
+    _WRAP_CELL,
     _clip,
     _esc,
     _inspect,
@@ -27,6 +30,13 @@ from .history import (
 )
 
 _FULL_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+#: Why a label cannot limit the build cache (moby's /build/prune filters are id, parent,
+#: type, description, inuse, shared and private: no label).
+BUILD_CACHE_UNLABELLED = (
+    "its records carry no labels, so no label can select them, and it is shared by every "
+    "build on this daemon: a prune without --label clears it, for everyone."
+)
 
 
 @dataclass(frozen=True)
@@ -64,10 +74,14 @@ class BuildCacheReport:
     """(id, description, size) of BuildKit cache records (``/system/df``)."""
     reclaimed: int
     done: bool = False
+    skipped: str = ""
+    """Why the build cache was left alone (a label was given), or empty."""
 
     @property
     def note(self) -> str:
         """Why the build cache frees what it frees."""
+        if self.skipped:
+            return self.skipped
         if self.builder == "classic" and not self.entries:
             return (
                 "this daemon builds with the classic builder, which keeps no separate build "
@@ -75,7 +89,10 @@ class BuildCacheReport:
                 "the dangling images above. /build/prune clears BuildKit's cache only, "
                 "so it reclaims 0 B here."
             )
-        return f"{len(self.entries)} BuildKit cache records"
+        return (
+            f"{format_count(len(self.entries), 'BuildKit cache record')} not in use, shared "
+            "by every build on this daemon, other users' included"
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,8 @@ class PruneReport:
     build_cache: BuildCacheReport | None = None
     deleted_images: tuple[str, ...] = ()
     """Every image id the daemon deleted, intermediate parents included."""
+    labels: tuple[str, ...] = ()
+    """The labels that selected containers and images; empty: the whole daemon."""
 
     @property
     def planned(self) -> tuple[PruneItem, ...]:
@@ -113,7 +132,7 @@ class PruneReport:
     def __repr__(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         count = len(self.planned if self.dry_run else self.removed)
-        return f"<PruneReport {verb} {count} items, {format_size(self.reclaimed)}>"
+        return f"<PruneReport {verb} {format_count(count, 'item')}, {format_size(self.reclaimed)}>"
 
     def _status(self, item: PruneItem) -> str:
         if not item.planned:
@@ -131,33 +150,51 @@ class PruneReport:
             if not count and not self.reclaimed:
                 return "Dry run: nothing to prune."
             return (
-                f"Dry run: would remove {count} item{'s' * (count != 1)} and reclaim "
+                f"Dry run: would remove {format_count(count, 'item')} and reclaim "
                 f"≈{format_size(self.reclaimed)}. Nothing was removed."
             )
         count = len(self.removed)
         if not count and not self.failed and not self.reclaimed:
             return "Nothing to prune."
-        text = f"Removed {count} item{'s' * (count != 1)}, reclaimed ≈{format_size(self.reclaimed)}"
+        text = f"Removed {format_count(count, 'item')}, reclaimed ≈{format_size(self.reclaimed)}"
         if self.deleted_images:
-            text += f" ({len(self.deleted_images)} images deleted, intermediate ones included)"
+            deleted = format_count(len(self.deleted_images), "image")
+            text += f" ({deleted} deleted, intermediate ones included)"
         if self.failed:
             text += f"; {len(self.failed)} could not be removed"
         return text + "."
 
+    def scope(self) -> str:
+        """What the report covers, and what in it is shared with other users."""
+        if self.labels:
+            return (
+                f"Only containers left by builds and dangling images labelled "
+                f"{' and '.join(self.labels)}."
+            )
+        return (
+            "The whole daemon (no --label): the dangling images and build leftovers listed "
+            "are anyone's, and the build cache is shared by every build on it; on a shared "
+            "daemon that includes other users' work, not only this notebook's. Give --label "
+            "KEY=VALUE (a LABEL your Dockerfiles set) to keep to your own."
+        )
+
     def __str__(self) -> str:
-        lines = [self.headline()]
+        lines = [self.headline(), self.scope()]
         for item in self.items:
             lines.append(
                 f"  {item.kind:9} {_clip(item.name, 40):40} {_size(item.size):>8}  "
                 f"{self._status(item)}" + (f"  ({_clip(item.detail, 60)})" if item.detail else "")
             )
         if self.build_cache is not None:
-            verb = "would reclaim" if self.dry_run else "reclaimed"
-            lines.append(
-                f"  build cache: {verb} {format_size(self.build_cache.reclaimed)}: "
-                f"{self.build_cache.note}"
-            )
+            lines.append(f"  build cache: {self._cache_status()}: {self.build_cache.note}")
         return "\n".join(lines)
+
+    def _cache_status(self) -> str:
+        cache = self.build_cache
+        if cache is None or cache.skipped:
+            return "not pruned"
+        verb = "would reclaim" if self.dry_run else "reclaimed"
+        return f"{verb} {format_size(cache.reclaimed)}"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self) if cycle else str(self))
@@ -169,29 +206,31 @@ class PruneReport:
             rows.append(
                 f"<tr{muted}>"
                 f'<td style="{_CELL}">{_esc(item.kind)}</td>'
-                f'<td style="{_CELL}" title="{_esc(item.id)}"><code>{_esc(item.name)}</code></td>'
+                f'<td style="{_WRAP_CELL}" title="{_esc(item.id)}"><code>{_esc(item.name)}</code>'
+                "</td>"
                 f'<td style="{_CELL};text-align:right">{_esc(_size(item.size))}</td>'
-                f'<td style="{_CELL}">{_esc(self._status(item))}</td>'
-                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">{_esc(item.detail)}</td>'
+                f'<td style="{_WRAP_CELL}">{literal(self._status(item))}</td>'
+                f'<td style="{_TEXT_CELL}">'
+                f"{literal(item.detail)}</td>"
                 "</tr>"
             )
         if self.build_cache is not None:
-            verb = "would reclaim" if self.dry_run else "reclaimed"
             rows.append(
                 f'<tr><td style="{_CELL}">build cache</td><td style="{_CELL}"></td>'
                 f'<td style="{_CELL};text-align:right">'
                 f"{_esc(format_size(self.build_cache.reclaimed))}</td>"
-                f'<td style="{_CELL}">{verb}</td>'
-                f'<td style="{_CELL};white-space:pre-wrap;max-width:40em">'
-                f"{_esc(self.build_cache.note)}</td></tr>"
+                f'<td style="{_WRAP_CELL}">{literal(self._cache_status())}</td>'
+                f'<td style="{_TEXT_CELL}">'
+                f"{literal(self.build_cache.note)}</td></tr>"
             )
         header = "".join(
             f'<th style="{_CELL}">{h}</th>' for h in ("what", "name", "size", "status", "detail")
         )
-        return (
-            f'<div class="jupyter-dockerbuild-prune"><b>{_esc(self.headline())}</b>'
+        return block(
+            f"<b>{literal(self.headline())}</b><div><small>{literal(self.scope())}</small></div>"
             f'<table style="{_TABLE_CSS}"><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
+            f"<tbody>{''.join(rows)}</tbody></table>",
+            "jupyter-dockerbuild-prune",
         )
 
 
@@ -441,6 +480,9 @@ def prune(
       use (0 B on the classic builder, whose cache is the intermediate images).
     - ``label``: only images and containers carrying this label (``key`` or
       ``key=value``, or a list of them), like ``docker image prune --filter label=``.
+      The build cache is then left alone: its records carry no labels. Without a
+      label, everything above is the whole daemon's, other users' included; the
+      report says which.
 
     With ``dry_run=True`` nothing is removed and the report lists exactly what would
     be; image sizes are their unique size from ``/system/df`` (what deleting frees at
@@ -450,16 +492,27 @@ def prune(
     between two steps its newest step image is dangling for a moment, and a leftover
     check cannot tell "not yet used" from "abandoned".
     """
+    labels = _label_filter(label)
     with _using(client) as c:
+        skip_cache = ""
+        if build_cache and labels:
+            # Build-cache records carry no labels: a labelled prune cannot select them,
+            # and clearing all of them would clear every other user's cache too.
+            skip_cache = BUILD_CACHE_UNLABELLED
+            build_cache = False
         items, df = _plan(
             c,
             build_cache=build_cache and dry_run,
             dangling_images=dangling_images,
             stopped_containers=stopped_containers,
             tags=list(tags or ()),
-            labels=_label_filter(label),
+            labels=labels,
         )
         cache: BuildCacheReport | None = None
+        if skip_cache:
+            cache = BuildCacheReport(
+                builder=_builder_kind(c), entries=(), reclaimed=0, skipped=skip_cache
+            )
         if dry_run:
             if build_cache:
                 unused = [e for e in (df or {}).get("BuildCache") or [] if not e.get("InUse")]
@@ -472,7 +525,9 @@ def prune(
                     # A record shared with an image frees nothing: the image keeps the data.
                     reclaimed=sum(int(e.get("Size", 0)) for e in unused if not e.get("Shared")),
                 )
-            return PruneReport(dry_run=True, items=tuple(items), build_cache=cache)
+            return PruneReport(
+                dry_run=True, items=tuple(items), build_cache=cache, labels=tuple(labels)
+            )
 
         deleted: list[str] = []
         done = list(items)
@@ -490,5 +545,9 @@ def prune(
                 done=True,
             )
         return PruneReport(
-            dry_run=False, items=tuple(done), build_cache=cache, deleted_images=tuple(deleted)
+            dry_run=False,
+            items=tuple(done),
+            build_cache=cache,
+            deleted_images=tuple(deleted),
+            labels=tuple(labels),
         )

@@ -1,11 +1,12 @@
 """Tab completion inside ``%%dockerbuild`` cells, answered by the kernel.
 
-On the magic line it offers the magic's flags, read from the magic's own argument
-parser (so the list can never drift from what ``%%dockerbuild?`` documents); at the
-start of a Dockerfile line, the Dockerfile instructions; after ``FROM``, the images the
-daemon has locally (asked with a short timeout and cached for a few seconds, so an
-unreachable daemon never stalls typing). Works in every Jupyter frontend, because the
-frontend asks the kernel.
+On the magic line it offers the magic's flags, read from the option table the magic's
+argument parser is made of (so the list can never drift from what ``%%dockerbuild?``
+documents); where an instruction starts (not on a continued line or in a heredoc body,
+as :func:`~jupyter_dockerbuild.builder.dockerfile.parse` sees the cell), the Dockerfile
+instructions; after ``FROM``, the images the daemon has locally (asked with a short
+timeout and cached for a few seconds, so an unreachable daemon never stalls typing).
+Works in every Jupyter frontend, because the frontend asks the kernel.
 """
 
 from __future__ import annotations
@@ -15,22 +16,11 @@ from typing import Any
 
 from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
 
-INSTRUCTIONS = (
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK",
-    "LABEL", "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME",
-    "WORKDIR",
-)  # fmt: skip
+from ..builder.dockerfile import INSTRUCTIONS, parse
+from ..builder.options import magic_flags
+
 _IMAGES_TTL = 5.0
 _images_cache: tuple[float, list[str]] = (0.0, [])
-
-
-def magic_flags() -> list[str]:
-    """Every option string of ``%%dockerbuild``, long ones first."""
-    from .magics import DockerBuildMagics
-
-    parser = DockerBuildMagics.dockerbuild.parser
-    flags = [s for action in parser._actions for s in action.option_strings]
-    return sorted(set(flags) - {"-h", "--help"}, key=lambda f: (not f.startswith("--"), f))
 
 
 def local_images(host: str | None = None) -> list[str]:
@@ -78,6 +68,11 @@ def dockerbuild_matcher(context: CompletionContext) -> dict[str, Any]:
         return {"completions": [], "suppress": False}
     if context.cursor_line < first or context.cursor_line >= len(lines):
         return {"completions": [], "suppress": False}
+    # The cell below the magic line is the Dockerfile: its line 1 is the cell's first + 1.
+    line = context.cursor_line - first
+    instruction = parse("\n".join(lines[first + 1 :])).at(line)
+    if instruction is not None and instruction.line != line:
+        return {"completions": [], "suppress": False}  # a continued line, a heredoc body
     before = lines[context.cursor_line][: context.cursor_position]
     words = before.split()
     if len(words) <= 1 and not before.endswith(" "):

@@ -50,6 +50,13 @@ class ImageMagics(Magics):
 
     @magic_arguments()
     @argument(
+        "--show-build-args",
+        action="store_true",
+        help="Show the build-arg values the image records (anyone who can pull it can "
+        "read them). Without it they read NAME=***, except the non-secret ones of a "
+        "BuildResult variable; its secret ones stay hidden either way.",
+    )
+    @argument(
         "image",
         metavar="IMAGE",
         help="A tag (myimg:1), an image id, or the name of a variable holding a BuildResult.",
@@ -59,14 +66,18 @@ class ImageMagics(Magics):
         """Show an image's layers, oldest first: the instruction, size and layer of each.
 
         Each layer gets a bar proportional to its size, so the biggest stand out.
-        Rows of the base image are greyed out. Returns an ``ImageHistory``.
+        Rows of the base image are greyed out. Build-arg values are hidden unless
+        --show-build-args is given: an image does not say which were secret. Returns an
+        ``ImageHistory``.
         """
         from ..images.history import history
 
         args = self._parse(self.dockerbuild_history, line)
         client = self._client()
         try:
-            return history(self._image(args.image), client=client)
+            return history(
+                self._image(args.image), client=client, show_build_args=args.show_build_args
+            )
         finally:
             client.close()
 
@@ -100,8 +111,9 @@ class ImageMagics(Magics):
     @argument(
         "--no-build-cache",
         action="store_true",
-        help="Leave the build cache alone (POST /build/prune). On the classic builder it "
-        "is empty anyway: its cache is the intermediate images.",
+        help="Leave the build cache alone (POST /build/prune). It is shared by every "
+        "build on the daemon; on the classic builder it is empty anyway: its cache is "
+        "the intermediate images.",
     )
     @argument(
         "--no-dangling",
@@ -128,7 +140,8 @@ class ImageMagics(Magics):
         action="append",
         default=[],
         metavar="KEY[=VALUE]",
-        help="Only prune images and containers with this label; repeatable (all must match).",
+        help="Only prune images and containers with this label; repeatable (all must "
+        "match). The build cache is then left alone: its records carry no labels.",
     )
     @line_magic
     def dockerbuild_prune(self, line: str) -> Any:
@@ -136,7 +149,10 @@ class ImageMagics(Magics):
 
         Removes containers left by builds, dangling images (with their untagged
         parents), the tags given with --tag, and the build cache. Running containers
-        and containers you created are never removed. Start with --dry-run to see the
+        and containers you created are never removed. Without --label this is the
+        whole daemon's, like docker image prune: on a shared daemon, other users'
+        dangling images, build leftovers and build cache too. --label keeps to what
+        carries it (and leaves the build cache alone). Start with --dry-run to see the
         list. Returns a ``PruneReport``.
         """
         from ..images.prune import prune

@@ -4,7 +4,10 @@ Reusable by any browser test (syntax highlighting, widgets, ...):
 
 - ``lab_server`` (session): a ``jupyter lab`` on a free local port with a random token and
   isolated config, data, runtime, IPython and temp dirs. Extensions installed into the
-  Python environment (``sys.prefix/share/jupyter/labextensions``) are still found.
+  Python environment (``sys.prefix/share/jupyter/labextensions``) are still found; ours is
+  served from this checkout's own build (``jupyter_dockerbuild/labextension``, what
+  ``pip install -e .`` or ``npm run build`` in ``js/`` writes), so a worktree tests its
+  own extension even when the environment's editable install points at another tree.
 - ``browser`` (session): Debian's ``/usr/bin/chromium`` driven by Python playwright.
 - ``context`` / ``page`` (per test): a fresh browser profile for every test.
 - ``open_notebook`` (per test): write a notebook into the server's root dir, open it and
@@ -21,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -40,6 +44,10 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+#: This checkout's built extension and the sources it is built from.
+BUILT_EXTENSION = REPO / "jupyter_dockerbuild" / "labextension"
+EXTENSION_SOURCES = REPO / "js" / "src"
 CHROMIUM_ARGS = [
     "--no-sandbox",  # needed as root
     "--disable-gpu",
@@ -134,6 +142,35 @@ class LabServer:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _serve_built_extension(path: Path) -> list[str]:
+    """Put this checkout's built extension first on JupyterLab's labextensions path.
+
+    JupyterLab serves the first ``jupyter-dockerbuild`` it finds along the path, and in
+    a virtualenv ``sys.prefix`` comes before any user data dir (jupyter_core prefers the
+    environment), so a copy in ``JUPYTER_DATA_DIR`` would lose to the environment's
+    install. ``extra_labextensions_path`` comes before both: returns the flag that puts
+    ``path`` (holding a copy of the build) there, or nothing when this tree has no build.
+    In CI ``pip install -e .`` made both from the same sources. A build older than
+    ``js/src`` would test stale code, so that fails.
+    """
+    package = BUILT_EXTENSION / "package.json"
+    if not package.exists():
+        return []  # not built in this tree: the environment's install is what there is
+    built = max(p.stat().st_mtime for p in BUILT_EXTENSION.rglob("*") if p.is_file())
+    sources = [p for p in EXTENSION_SOURCES.rglob("*.ts") if p.stat().st_mtime > built]
+    if sources:
+        pytest.fail(
+            f"{BUILT_EXTENSION.relative_to(REPO)} is older than {sources[0].relative_to(REPO)}:"
+            " rebuild it (npm run build in js/, or pip install -e .)"
+        )
+    target = path / "jupyter-dockerbuild"
+    shutil.copytree(BUILT_EXTENSION, target)
+    install = REPO / "js" / "install.json"
+    if install.exists():
+        shutil.copy(install, target / "install.json")
+    return [f"--LabApp.extra_labextensions_path={path}"]
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """A session-wide isolated ``jupyter lab`` on a free local port."""
@@ -151,6 +188,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "IPYTHONDIR": str(dirs["ipython"]),
         "TMPDIR": str(dirs["tmp"]),
     }
+    extra_labextensions = _serve_built_extension(base / "labextensions")
     settings_dir = dirs["config"] / "lab" / "user-settings"  # JupyterLab's default
     for plugin_id, values in USER_SETTINGS.items():
         package, plugin = plugin_id.split(":")
@@ -178,6 +216,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         f"--ServerApp.root_dir={dirs['notebooks']}",
         "--ServerApp.port_retries=0",
         "--LabApp.news_url=None",
+        *extra_labextensions,
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -6,6 +6,8 @@ cell, not the extension's internals. No cell is executed, so no Docker daemon is
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "highlight.png"
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "docs" / "screenshots" / "highlight.png"
+#: What `npm run build` in js/ (or pip install -e .) writes; the conftest serves it.
+BUILT_EXTENSION = REPO / "jupyter_dockerbuild" / "labextension"
 
 DOCKER_CELL = """\
 %%dockerbuild -t demo:1 --build-arg BASE=debian:12 --no-cache
@@ -136,6 +141,15 @@ def test_extension_is_served(lab_server: LabServer) -> None:
         "the jupyter-dockerbuild labextension is not installed in this environment: "
         "pip install -e . (builds js/ with npm)"
     )
+    # And it is this checkout's build, not another tree's the environment points at.
+    built = BUILT_EXTENSION / "package.json"
+    if built.exists():
+        served = next(
+            e
+            for e in lab_server.page_config()["federated_extensions"]
+            if e["name"] == "jupyter-dockerbuild"
+        )
+        assert served["load"] == json.loads(built.read_text())["jupyterlab"]["_build"]["load"]
 
 
 def test_dockerbuild_cells_highlight_as_dockerfile(
@@ -194,3 +208,50 @@ def test_dockerbuild_cells_highlight_as_dockerfile(
     assert panel and last
     clip = {**panel, "height": last["y"] + last["height"] + 12 - panel["y"]}
     page.screenshot(path=str(SCREENSHOT), clip=clip)
+
+
+def test_notebook_saved_by_jupyterlab_reopened(
+    lab_server: LabServer, open_notebook: Callable[..., Page]
+) -> None:
+    # Saved by JupyterLab itself, its metadata holds the kernel's language_info
+    # (codemirror_mode ipython, the kernel's own version): on reopening, the notebook
+    # sets the ipython mimetype only once, and nothing from the kernel changes it again.
+    page = open_notebook("saved.ipynb", [DOCKER_CELL, PYTHON_CELL])
+    assert_dockerfile_cell(page, 0)
+    cell_editor(page, 1).click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+s")
+    path = lab_server.root_dir / "saved.ipynb"
+    deadline = time.monotonic() + 15
+    while "language_info" not in json.loads(path.read_text())["metadata"]:
+        assert time.monotonic() < deadline, "JupyterLab did not save the notebook"
+        time.sleep(0.2)
+    info = json.loads(path.read_text())["metadata"]["language_info"]
+    assert info["codemirror_mode"]["name"] == "ipython", info
+
+    # Reopened with its kernel still running (the usual case), then with a new kernel.
+    for attempt in range(5):
+        if attempt == 4:
+            for session in lab_server.request("api/sessions"):
+                lab_server.request(f"api/sessions/{session['id']}", method="DELETE")
+        page.goto(lab_server.notebook_url("saved.ipynb"))
+        page.locator(".jp-Notebook").first.wait_for(timeout=30_000)
+        expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=60_000)
+        try:
+            assert_dockerfile_cell(page, 0)
+            assert_python_cell(page, 1)
+        except AssertionError as exc:
+            raise AssertionError(f"reopen {attempt + 1}: {exc}") from None
+
+    # A cell added later, typed into and pasted into.
+    cell_editor(page, 1).click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.type("%%dockerbuild -t later:1\nFROM scratch\nRUN true")
+    assert_dockerfile_cell(page, 2)
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.type("FROM = 3")
+    assert_python_cell(page, 3)
