@@ -283,12 +283,14 @@ class BuildKitBuildState(BuildState):
         return notes
 
     def _downloads(self) -> tuple[tuple[str, str, int, int], ...]:
+        # Only transfers with a size (a pull's blobs): the exporter's jobs have none to
+        # show as a bar, and the plain log lists them anyway.
         jobs = [
-            (job.id, job.name, job.current, job.total)
+            (job.id.removeprefix("sha256:")[:12], job.name, job.current, job.total)
             for vertex in self.kit.vertices.values()
             if vertex.running
             for job in vertex.statuses.values()
-            if job.completed is None
+            if job.completed is None and job.total > 0
         ]
         return tuple(jobs[-MAX_JOBS:])
 
