@@ -563,3 +563,23 @@ def test_the_magic_chooses_by_flag_then_config_then_docker_buildkit(
             ipshell.run_cell_magic("dockerbuild", "--builder buildkit -m 64m", cell)
     finally:
         ipshell.run_line_magic("config", "DockerBuildMagics.builder = None")
+
+
+def test_the_forms_cancel_ends_a_buildkit_build_and_its_step_process(base_image):
+    from jupyter_dockerbuild.ui.form import BuildForm
+
+    sleep, marker = _sleeper()
+    form = BuildForm(
+        f"FROM {base_image}\nRUN echo {marker} && {sleep}\n", builder="buildkit", no_cache=True
+    )
+    form.build()
+    assert wait_until(lambda: bool(processes(sleep)), timeout=60) is not None, form.progress.value
+    assert 'data-builder="buildkit"' in form.progress.value
+    t0 = time.monotonic()
+    form.cancel_button.click()
+    result = form.wait(10)
+    gone = wait_until(lambda: not processes(sleep), timeout=5.0)
+    assert gone is not None, f"{sleep} still runs after the form's Cancel"
+    assert time.monotonic() - t0 < 1.5, "the step outlived the Cancel by over a second"
+    assert result is not None and result.status == "cancelled" and result.builder == "buildkit"
+    assert "Cancelled" in form.progress.value

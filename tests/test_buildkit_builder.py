@@ -9,6 +9,7 @@ builds are in ``test_buildkit_build.py``.
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 from urllib.parse import parse_qsl, urlsplit
@@ -451,24 +452,40 @@ def test_the_summary_and_repr_say_buildkit() -> None:
     assert len(steps) == 4 and all(s.cached and s.status == "cached" for s in steps), steps
 
 
-@pytest.mark.parametrize(
-    "name", ["b01_success_multistep", "b06_parallel_stages", "b08_fail_exit3_stage2"]
-)
+def _pieces(body: bytes, seed: int) -> list[list[bytes]]:
+    """Ways to cut ``body``: byte by byte (small ones), fixed sizes, random cuts."""
+    rng = random.Random(seed)
+    sizes = (7, 333, 4096) if len(body) <= 256 * 1024 else (333, 4096)
+    ways = [[body[i : i + n] for i in range(0, len(body), n)] for n in sizes]
+    if len(body) <= 64 * 1024:
+        ways.append([body[i : i + 1] for i in range(len(body))])
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(1, len(body)), k=min(3, len(body) - 1)))
+        ways.append([body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)])
+    return ways
+
+
+@pytest.mark.parametrize("name", bk.names())
 def test_the_result_does_not_depend_on_how_bytes_arrive(name: str) -> None:
     body = bk.load(name).body
     whole = finished(name).result()
-    for size in (1, 7, 333):
+    for k, pieces in enumerate(_pieces(body, seed=len(body))):
         decoder = JSONStreamDecoder()
         state = BuildKitBuildState(bk.meta(name)["dockerfile"], line_offset=1)
-        for i in range(0, len(body), size):
-            state.apply_many(decoder.feed(body[i : i + size]))
+        for piece in pieces:
+            state.apply_many(decoder.feed(piece))
         state.apply_many(decoder.close())
         state.finish()
         got = state.result()
         assert [(s.instruction, s.line, s.status, s.cached) for s in got.steps] == [
             (s.instruction, s.line, s.status, s.cached) for s in whole.steps
-        ]
-        assert got.log == whole.log and got.image_id == whole.image_id
+        ], k
+        assert (got.log, got.image_id, got.error, got.exit_code) == (
+            whole.log,
+            whole.image_id,
+            whole.error,
+            whole.exit_code,
+        ), k
 
 
 def test_a_corrupt_trace_leaves_the_state_as_it_was() -> None:
