@@ -136,9 +136,12 @@ def test_tab_completion_through_the_kernel(kernel):
     ("cell", "ename"),
     [
         (
-            "%%dockerbuild\nFROM scratch\nRUN --mount=type=cache,target=/c true\n",
+            "%%dockerbuild --builder classic\n"
+            "FROM scratch\nRUN --mount=type=cache,target=/c true\n",
             "UnsupportedSyntax",
         ),
+        # With BuildKit: syntax its built-in frontend cannot parse, before the build.
+        ("%%dockerbuild --builder buildkit\nFROM scratch\nCOPY --link a /a\n", "UnsupportedSyntax"),
         ("%%dockerbuild -H ssh://nowhere\nFROM scratch\n", "DaemonUnavailable"),
         ("%%dockerbuild -H unix:///nonexistent/docker.sock\nFROM scratch\n", "DaemonUnavailable"),
     ],
