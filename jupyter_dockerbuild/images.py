@@ -22,10 +22,11 @@ How the classic builder records an image, as measured on dockerd 20.10 (API 1.41
   rows show them, because anyone who can pull the image can read them.
 - A build with ``rm=False`` leaves one container per step (``created`` for metadata
   steps, ``exited`` for RUN), each committed into the step's image (the image's
-  ``Container`` field names it). A failed RUN with ``forcerm=False`` leaves the exited
-  container it failed in. All of them run on a full image id, log to the ``none``
-  driver, and RUN containers have the healthcheck disabled. A failed build also leaves
-  its last committed step as a dangling image (that is the cache for the retry).
+  ``Container`` field names it; API 1.45 hides it, so it is read at 1.44). A failed
+  RUN with ``forcerm=False`` leaves the exited container it failed in. All of them run
+  on a full image id, log to the ``none`` driver, and RUN containers have the
+  healthcheck disabled. A failed build also leaves its last committed step as a
+  dangling image (that is the cache for the retry).
 - ``GET /images/json`` with ``dangling=true`` lists untagged images without children
   only; the intermediate images under them are hidden, and ``DELETE /images/{id}``
   removes them with their child (untagged parents are pruned). Intermediate images
@@ -47,7 +48,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from .client import DockerClient, HTTPError
+from .client import DockerClient, HTTPError, _vtuple
 from .errors import DockerBuildError
 from .options import format_size
 
@@ -122,6 +123,32 @@ def _inspect(client: DockerClient, ref: str) -> dict[str, Any]:
         if exc.status == 404:
             raise ImageNotFound(f"no image {ref!r} on the daemon") from exc
         raise
+
+
+#: The last API version whose image inspect has ``Container`` (1.45 dropped it).
+_CONTAINER_FIELD_UNTIL = "1.44"
+
+
+def _committed_from(client: DockerClient, ref: str) -> str | None:
+    """The id of the container the image was committed from, if the daemon says.
+
+    Asked at API 1.44 when the negotiated version is newer and the daemon still
+    accepts 1.44 (26.1 and 28.5 answer it there): from 1.45 on the field is left out.
+    """
+    path = f"/images/{quote(ref, safe='')}/json"
+    version = client.api_version
+    lowest = str(client.version_info().get("MinAPIVersion") or version)
+    if _vtuple(version) > _vtuple(_CONTAINER_FIELD_UNTIL) >= _vtuple(lowest):
+        try:
+            resp = client.request("GET", f"/v{_CONTAINER_FIELD_UNTIL}{path}", versioned=False)
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise ImageNotFound(f"no image {ref!r} on the daemon") from exc
+            raise
+        info = resp.json()
+    else:
+        info = _inspect(client, ref)
+    return info.get("Container") or None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -996,9 +1023,11 @@ def is_build_leftover(container: Mapping[str, Any], committed_from: bool) -> boo
 
     ``committed_from`` says a child image of the container's image was committed from
     it (its ``Container`` field), which is how every step of an ``rm=False`` build
-    ends. A failed RUN step (``forcerm=False``) commits nothing; it is recognised by
-    what the classic builder always sets: a full image id, the ``none`` log driver and
-    a disabled healthcheck, and an exit. Running containers are never leftovers.
+    ends; without that record (the containerd image store) a metadata step is known by
+    the classic builder's ``#(nop)`` command. A failed RUN step (``forcerm=False``)
+    commits nothing; it is recognised by what the classic builder always sets: a full
+    image id, the ``none`` log driver and a disabled healthcheck, and an exit. Running
+    containers are never leftovers.
     """
     state = (container.get("State") or {}).get("Status")
     config = container.get("Config") or {}
@@ -1008,6 +1037,11 @@ def is_build_leftover(container: Mapping[str, Any], committed_from: bool) -> boo
     if not _FULL_ID.match(str(config.get("Image") or "")) or log_type != "none":
         return False
     if committed_from:
+        return True
+    if state == "created" and "#(nop) " in (config.get("Cmd") or []):
+        # A metadata step (ENV, LABEL ...) of an rm=False build, by the classic builder's
+        # marker, where the daemon does not record what was committed from it: the
+        # containerd image store keeps no ``Container``.
         return True
     healthcheck = (config.get("Healthcheck") or {}).get("Test")
     return state == "exited" and healthcheck == ["NONE"]
@@ -1074,13 +1108,14 @@ def _plan_containers(
         committed = False
         for child in children.get(str(info.get("Image")), []):
             try:
-                committed = _inspect(client, child).get("Container") == summary["Id"]
+                committed = _committed_from(client, child) == summary["Id"]
             except ImageNotFound:
                 continue
             if committed:
                 break
         if is_build_leftover(info, committed):
-            kind = "step of an rm=False build" if committed else "failed build step"
+            failed = (info.get("State") or {}).get("ExitCode")  # an rm=False step exits 0
+            kind = "failed build step" if failed else "step of an rm=False build"
             items.append(
                 PruneItem(
                     kind="container",
