@@ -383,7 +383,9 @@ def test_prune_dry_run_lists_exactly_what_prune_removes(docker, base_image, tag_
     assert not docker.image_exists(old.image_id)
     assert docker.image_exists(new.image_id) and docker.image_exists(kept.image_id)
     assert _labelled_containers(docker, scope) == set(user)
-    assert done.build_cache is not None and done.build_cache.reclaimed == 0  # classic: nothing
+    assert done.build_cache is not None
+    # Nothing to reclaim unless BuildKit records were there (e.g. others' on a shared daemon).
+    assert done.build_cache.reclaimed == 0 or dry.build_cache.entries
     assert done.reclaimed >= 0 and "Removed" in done.headline()
 
     again = prune(dry_run=True, label=scope, client=docker)
