@@ -152,14 +152,18 @@ host_mirror() {
       for f in /etc/apt/sources.list.d/*.sources; do
         [ -f "$f" ] || continue
         awk -v s="$suite" '
-          /^[[:space:]]*$/ { if (u && ok) { print u; exit } u = ""; ok = 0; next }
+          /^[[:space:]]*$/ { if (u && ok) exit; u = ""; ok = 0; next }
           tolower($1) == "uris:" { u = $2 }
           tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == s) ok = 1 }
           END { if (u && ok) print u }
         ' "$f"
       done
       cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        awk -v s="$suite" '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^\[/) continue; else { if ($(i + 1) == s) print $i; break } }'
+        awk -v s="$suite" '$1 == "deb" {
+          i = 2
+          if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }  # [options]
+          if ($(i + 1) == s) print $i
+        }'
     } | grep -v -e security -e '^$' | head -n 1
   )
   if [ -z "$url" ]; then
