@@ -126,6 +126,12 @@ our_pid() {
   echo "$pid"
 }
 
+# Whether PID runs (a zombie does not).
+alive() {
+  [ -n "$1" ] && [ -d "/proc/$1" ] &&
+    [ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" != Z ]
+}
+
 # Any dockerd of ours (either store) still running in this chroot?
 chroot_in_use() {
   local other
@@ -343,20 +349,20 @@ start() {
       --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
       --userland-proxy=false \
       "${group[@]}" \
-      >"$LOG" 2>&1 </dev/null &
+      >"$LOG" 2>&1 </dev/null 9>&- &
     echo $! >"$PIDFILE"
   fi
-  local t0
+  local t0 launched
   t0=${EPOCHREALTIME/[.,]/}
+  launched=$(cat "$PIDFILE")
   for _ in $(seq 1 240); do
     if ping_ok; then
       local ms=$(((${EPOCHREALTIME/[.,]/} - t0) / 1000))
-      echo "$inst engine answers /_ping after $ms ms (pid $(cat "$PIDFILE"), log $LOG)"
+      echo "$inst engine answers /_ping after $ms ms (pid $launched, log $LOG)"
       return 0
     fi
-    if ! our_pid >/dev/null; then
-      break
-    fi
+    # Alive, not our_pid: for a moment it is still setsid/env/chroot, not yet dockerd.
+    alive "$launched" || break
     sleep 0.25
   done
   echo "the $inst engine did not answer /_ping; see $LOG" >&2
@@ -377,7 +383,16 @@ remove_cgroups() {
 
 stop() {
   need_root
-  local pid
+  local pid recorded
+  # Just launched, it may not have exec'd dockerd yet (setsid, env, chroot ROOT ...).
+  recorded=$(cat "$PIDFILE" 2>/dev/null || true)
+  for _ in $(seq 1 8); do
+    our_pid >/dev/null && break
+    if ! alive "$recorded" || ! tr '\0' ' ' <"/proc/$recorded/cmdline" | grep -qF " $ROOT "; then
+      break
+    fi
+    sleep 0.25
+  done
   if pid=$(our_pid); then
     kill -TERM "$pid"
     for _ in $(seq 1 120); do
@@ -422,9 +437,17 @@ status() {
   return 3
 }
 
+# One start or stop at a time per chroot (they share its mounts).
+lock() {
+  need_root
+  mkdir -p "$STATE"
+  exec 9>"$STATE/$engine.lock"
+  flock 9
+}
+
 case "$action" in
-  start) start ;;
-  stop) stop ;;
+  start) lock && start ;;
+  stop) lock && stop ;;
   status) status ;;
   env)
     # DOCKER_HOST for every client; the chroot and instance for tests that start a
