@@ -2,12 +2,21 @@
 
 Daemon tests never skip silently: if no daemon answers they fail with the command that
 starts one (``scripts/ensure-docker.sh``), because a green run without a daemon would lie.
+
+The engine matrix (``scripts/test.sh``) runs the daemon tests once per Docker Engine, with
+``DOCKER_HOST`` pointing at it. Every session ends with one ``engine:`` line saying which
+engine answered (version, API version, storage driver, image store, cgroup version) and
+how many tests ran; ``JUPYTER_DOCKERBUILD_ENGINE_REPORT=FILE`` also appends it to FILE.
+A test that only makes sense on some engines says so with
+``@pytest.mark.engine(min_api=..., max_api=..., reason=...)``; elsewhere it is skipped
+with that reason and the engine's version, which ``-ra`` prints.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -19,6 +28,129 @@ from jupyter_dockerbuild.builder.base import BASE_IMAGE, ensure_base_image
 from jupyter_dockerbuild.engine.client import DockerClient, HTTPError
 
 TEST_LABEL = "org.jupyter-dockerbuild.test"
+REPORT_ENV = "JUPYTER_DOCKERBUILD_ENGINE_REPORT"
+
+
+# -- which engine answers: the engine line and the `engine` marker -----------------------
+
+
+def _api(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+_engine_cache: dict[str, Any] = {}
+
+
+def engine_facts() -> dict[str, Any]:
+    """What the daemon of this session (``DOCKER_HOST`` or the default) says about itself.
+
+    ``{"error": ...}`` when no daemon answers. Asked once per session.
+    """
+    if not _engine_cache:
+        try:
+            client = DockerClient(timeout=10)
+            try:
+                version = client.version_info()
+                info = client.get_json("/info")
+                ping = client.request("GET", "/_ping", versioned=False).headers
+                negotiated = client.api_version
+            finally:
+                client.close()
+        except Exception as exc:
+            _engine_cache["error"] = f"no daemon answers ({exc})"
+        else:
+            driver_status = dict(tuple(x) for x in info.get("DriverStatus") or [] if len(x) == 2)
+            containerd = "snapshotter" in str(driver_status.get("driver-type", ""))
+            _engine_cache.update(
+                name=os.environ.get("JUPYTER_DOCKERBUILD_ENGINE") or "host",
+                host=client.host,
+                version=str(version.get("Version", "?")),
+                api=str(version.get("ApiVersion", "?")),
+                min_api=str(version.get("MinAPIVersion", "?")),
+                negotiated=negotiated,
+                driver=str(info.get("Driver", "?")),
+                store="containerd" if containerd else "classic",
+                cgroup=str(info.get("CgroupVersion", "?")),
+                builder="BuildKit" if ping.get("Builder-Version") == "2" else "classic",
+            )
+    return _engine_cache
+
+
+def engine_line(counts: str | None = None) -> str:
+    """One line naming the engine (and, at the end of a session, the test counts)."""
+    f = engine_facts()
+    if "error" in f:
+        line = f"engine: {f['error']}"
+    else:
+        line = (
+            f"engine {f['name']}: Docker {f['version']}, API {f['api']} (min {f['min_api']}, "
+            f"negotiated {f['negotiated']}), storage driver {f['driver']}, {f['store']} image "
+            f"store, cgroup v{f['cgroup']}, default builder {f['builder']}, at {f['host']}"
+        )
+    return f"{line}: {counts}" if counts else line
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return engine_line()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        # The notebooks (nbval cells) build on the real daemon: `-m daemon` selects them.
+        if type(item).__module__.startswith("nbval"):
+            item.add_marker(pytest.mark.daemon)
+    marked = [(item, item.get_closest_marker("engine")) for item in items]
+    marked = [(item, m) for item, m in marked if m is not None]
+    if not marked:
+        return
+    f = engine_facts()
+    if "error" in f:
+        return  # the daemon fixtures fail these tests, naming the command to run
+    api = _api(f["api"])
+    for item, marker in marked:
+        low, high = marker.kwargs.get("min_api"), marker.kwargs.get("max_api")
+        reason = marker.kwargs.get("reason")
+        if not reason or not (low or high):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.engine needs an API bound and reason="
+            )
+        if (low and api < _api(low)) or (high and api > _api(high)):
+            if low and high:
+                wanted = f"API {low} to {high}"
+            elif low:
+                wanted = f"API {low} and later"
+            else:
+                wanted = f"API up to {high}"
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"only on engines with {wanted}: {reason} "
+                    f"(this engine: Docker {f['version']}, API {f['api']})"
+                )
+            )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    stats = terminalreporter.stats
+    run = [
+        r
+        for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+        for r in stats.get(key, [])
+        if getattr(r, "when", "call") == "call" or key in ("error", "skipped")
+    ]
+    counts = {
+        key: len([r for r in run if r in stats.get(key, [])])
+        for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+    }
+    executed = counts["passed"] + counts["failed"] + counts["xfailed"] + counts["xpassed"]
+    parts = [f"{n} {key}" for key, n in counts.items() if n]
+    summary = f"{executed} tests run ({', '.join(parts) or 'nothing collected'})"
+    line = engine_line(summary)
+    terminalreporter.write_line(line, bold=True)
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +175,12 @@ def docker() -> Iterator[DockerClient]:
         )
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def image_store(docker: DockerClient) -> str:
+    """``"classic"`` (graph drivers) or ``"containerd"`` (the containerd image store)."""
+    return str(engine_facts().get("store", "classic"))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 
 import pytest
@@ -193,8 +194,25 @@ DAEMON_SAYS = {
     "copy-heredoc": "unknown instruction: HELLO",
 }
 
+#: The classic builder of Docker 23 and later (measured on 26.1.5 and 28.5.2) parses with
+#: BuildKit's parser: it knows more flags and heredocs, and builds some constructs
+#: *wrongly* without a word (None): --link, --checksum and --keep-git-dir are ignored (a
+#: wrong checksum passes) and a RUN heredoc's body is dropped. Preflight refuses them all
+#: the same, now because the result would silently differ. Values are regular expressions.
+MODERN_DAEMON_SAYS = {
+    **{case: DAEMON_SAYS[case] for case in ("run-mount", "copy-chmod", "add-chmod")},
+    "run-network": "the --network option requires BuildKit",
+    "run-security": "unknown flag: (--)?security",  # "--security" from 28 on
+    "copy-link": None,
+    "add-checksum": None,
+    "add-keep-git-dir": None,
+    "run-heredoc": None,
+    "copy-heredoc": "COPY failed: no source files were specified",
+}
+
 
 @pytest.mark.daemon
+@pytest.mark.engine(max_api="1.41", reason="what the classic builder of Docker 20.10 answers")
 @pytest.mark.parametrize("case", list(DAEMON_SAYS))
 def test_classic_builder_really_refuses_it(docker, base_image, case):
     dockerfile = REJECTED[case][0]
@@ -204,6 +222,31 @@ def test_classic_builder_really_refuses_it(docker, base_image, case):
     # Flags the parser doesn't know and heredocs fail before streaming; --mount and
     # --chmod fail only when their step is reached, after the earlier steps ran.
     assert status == (200 if "requires BuildKit" in error else 400)
+
+
+@pytest.mark.daemon
+@pytest.mark.engine(
+    min_api="1.42", reason="the classic builder of Docker 23+ parses with BuildKit's parser"
+)
+@pytest.mark.parametrize("case", list(MODERN_DAEMON_SAYS))
+def test_modern_classic_builder_refuses_it_or_builds_it_wrong(
+    docker, base_image, tag_prefix, image_file, case
+):
+    says = MODERN_DAEMON_SAYS[case]
+    status, error = _raw_build(docker, REJECTED[case][0], tag=f"{tag_prefix}:{case}")
+    if says is None:
+        # It builds, and not what was written.
+        assert (status, error) == (200, ""), error
+        if case == "run-heredoc":
+            with pytest.raises(HTTPError, match="Could not find the file /h"):
+                image_file(f"{tag_prefix}:{case}", "/h")
+        else:  # the flag was ignored; the file is there
+            assert image_file(f"{tag_prefix}:{case}", "/src" if "git" in case else "/f") == b"x\n"
+        return
+    assert re.search(says, error), error
+    # Unknown flags fail before streaming; --mount, --network, --chmod and a COPY heredoc
+    # only when their step is reached, after the earlier steps ran.
+    assert status == (400 if "unknown flag" in says else 200)
 
 
 @pytest.mark.daemon

@@ -4,7 +4,9 @@ A second, real ``dockerd`` is started for this module on ``127.0.0.1:<free port>
 ``--tlsverify`` and certificates made here (a CA, a server certificate for 127.0.0.1,
 a client certificate; and a second, wrong CA). It has its own data root, exec root,
 pidfile and managed containerd, no bridge and no iptables, and is stopped and removed
-at the end. It has no images: builds are ``FROM scratch`` + ``COPY``.
+at the end. It has no images: builds are ``FROM scratch`` + ``COPY``. In the engine
+matrix (``JUPYTER_DOCKERBUILD_ENGINE_ROOT`` set by ``scripts/modern-engine.sh env``) it is
+that engine's ``dockerd``, run in the engine's chroot, so TLS is tested on each engine.
 """
 
 from __future__ import annotations
@@ -183,31 +185,42 @@ def _unmount_under(root: Path) -> None:
 @pytest.fixture(scope="session")
 def tls_daemon() -> Iterator[TLSDaemon]:
     """A dockerd with --tlsverify on 127.0.0.1:<free port>; stopped and removed after."""
-    dockerd = shutil.which("dockerd")
+    # The engine under test: the host's dockerd, or the one in the matrix engine's chroot.
+    chroot = os.environ.get("JUPYTER_DOCKERBUILD_ENGINE_ROOT") or None
+    dockerd = f"{chroot}/usr/sbin/dockerd" if chroot else shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0 or shutil.which("openssl") is None:
         pytest.skip("needs root, dockerd and openssl to start a TLS daemon")
-    # Short path: containerd's socket lives under the exec root (108-byte limit).
-    root = Path(tempfile.mkdtemp(prefix="jdbtls-", dir="/tmp"))
+    # Short path: containerd's socket lives under the exec root (108-byte limit). In a
+    # chroot, the directory is inside it, and dockerd is given the paths it sees there.
+    root = Path(tempfile.mkdtemp(prefix="jdbtls-", dir=f"{chroot}/tmp" if chroot else "/tmp"))
+
+    def seen(path: Path) -> str:
+        return "/" + str(path.relative_to(chroot)) if chroot else str(path)
+
     proc: subprocess.Popen[bytes] | None = None
     try:
         certs = make_certs(root)
         (root / "daemon.json").write_text("{}")  # not /etc/docker/daemon.json
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        # A closed loopback proxy: whatever it is asked, this daemon reaches no registry.
+        for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env[var] = "http://127.0.0.1:9"
+        env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
         sock = root / "d.sock"
         for _attempt in range(3):  # the free port may be taken before dockerd binds it
             port = _free_port()
             cmd = [
-                dockerd,
-                "--config-file", str(root / "daemon.json"),
+                *(["chroot", chroot, "/usr/sbin/dockerd"] if chroot else [dockerd]),
+                "--config-file", seen(root / "daemon.json"),
                 "--tlsverify",
-                "--tlscacert", str(certs.server / "ca.pem"),
-                "--tlscert", str(certs.server / "server-cert.pem"),
-                "--tlskey", str(certs.server / "server-key.pem"),
+                "--tlscacert", seen(certs.server / "ca.pem"),
+                "--tlscert", seen(certs.server / "server-cert.pem"),
+                "--tlskey", seen(certs.server / "server-key.pem"),
                 "-H", f"tcp://127.0.0.1:{port}",
-                "-H", f"unix://{sock}",
-                "--data-root", str(root / "data"),
-                "--exec-root", str(root / "exec"),
-                "--pidfile", str(root / "dockerd.pid"),
+                "-H", f"unix://{seen(sock)}",
+                "--data-root", seen(root / "data"),
+                "--exec-root", seen(root / "exec"),
+                "--pidfile", seen(root / "dockerd.pid"),
                 "--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false",
             ]  # fmt: skip
             log = open(root / "dockerd.log", "wb")

@@ -51,7 +51,8 @@ class ClassicBuilder:
         return explain_error(message, code, options, state)
 
 
-_PARSE_LINE_RE = re.compile(r"(dockerfile parse error )line (\d+)")
+# "parse error line N" up to Docker 20.10, "parse error on line N" from 23 on.
+_PARSE_LINE_RE = re.compile(r"(dockerfile parse error (?:on )?)line (\d+)")
 
 
 def explain_error(message: str, code: int | None, options: BuildOptions, state: BuildState) -> str:

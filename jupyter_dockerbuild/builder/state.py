@@ -1,7 +1,8 @@
 """The progress model: daemon events folded into a BuildState; no IO.
 
 The classic builder tells us little directly: ``Step k/N : INSTR`` headers, bookkeeping
-lines (`` ---> Running in``, ``Removing intermediate container``, `` ---> <id>``,
+lines (`` ---> Running in``, ``Removing intermediate container`` (`` ---> Removed
+intermediate container`` from Docker 23 on), `` ---> <id>``,
 `` ---> Using cache``), the RUN output in reads that are not line-aligned, ``aux.ID``
 per stage, ``[Warning]`` lines and ``errorDetail``. It sends no timings, so steps are
 timed here, and the Dockerfile is parsed up front (:mod:`.dockerfile`) so every step is
@@ -32,7 +33,7 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STEP_RE = re.compile(r"Step (\d+)/(\d+) : (.*)", re.DOTALL)
 _BOOKKEEPING_RE = re.compile(
     r" ---> (?:Running in [0-9a-f]+|Using cache|[0-9a-f]{12}|)\n"
-    r"|Removing intermediate container [0-9a-f]+\n"
+    r"|(?: ---> )?Remov(?:ing|ed) intermediate container [0-9a-f]+\n"
     r"|Executing \d+ build triggers?\n"
 )
 _COMMITTED_RE = re.compile(r" ---> (?:[0-9a-f]{12}|)\n")

@@ -24,10 +24,11 @@ How the classic builder records an image, as measured on dockerd 20.10 (API 1.41
   kernel knows better (a ``BuildResult`` names its secret args) or the user asks.
 - A build with ``rm=False`` leaves one container per step (``created`` for metadata
   steps, ``exited`` for RUN), each committed into the step's image (the image's
-  ``Container`` field names it). A failed RUN with ``forcerm=False`` leaves the exited
-  container it failed in. All of them run on a full image id, log to the ``none``
-  driver, and RUN containers have the healthcheck disabled. A failed build also leaves
-  its last committed step as a dangling image (that is the cache for the retry).
+  ``Container`` field names it; API 1.45 hides it, so it is read at 1.44). A failed
+  RUN with ``forcerm=False`` leaves the exited container it failed in. All of them run
+  on a full image id, log to the ``none`` driver, and RUN containers have the
+  healthcheck disabled. A failed build also leaves its last committed step as a
+  dangling image (that is the cache for the retry).
 - ``GET /images/json`` with ``dangling=true`` lists untagged images without children
   only; the intermediate images under them are hidden, and ``DELETE /images/{id}``
   removes them with their child (untagged parents are pruned). Intermediate images
@@ -47,7 +48,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from ..engine.client import DockerClient, HTTPError
+from ..engine.client import DockerClient, HTTPError, _vtuple
 from ..errors import ImageNotFound
 from ..markup import block, literal
 from ..markup import escape as _esc
@@ -112,6 +113,32 @@ def _inspect(client: DockerClient, ref: str) -> dict[str, Any]:
         if exc.status == 404:
             raise ImageNotFound(f"no image {ref!r} on the daemon") from exc
         raise
+
+
+#: The last API version whose image inspect has ``Container`` (1.45 dropped it).
+_CONTAINER_FIELD_UNTIL = "1.44"
+
+
+def _committed_from(client: DockerClient, ref: str) -> str | None:
+    """The id of the container the image was committed from, if the daemon says.
+
+    Asked at API 1.44 when the negotiated version is newer and the daemon still
+    accepts 1.44 (26.1 and 28.5 answer it there): from 1.45 on the field is left out.
+    """
+    path = f"/images/{quote(ref, safe='')}/json"
+    version = client.api_version
+    lowest = str(client.version_info().get("MinAPIVersion") or version)
+    if _vtuple(version) > _vtuple(_CONTAINER_FIELD_UNTIL) >= _vtuple(lowest):
+        try:
+            resp = client.request("GET", f"/v{_CONTAINER_FIELD_UNTIL}{path}", versioned=False)
+        except HTTPError as exc:
+            if exc.status == 404:
+                raise ImageNotFound(f"no image {ref!r} on the daemon") from exc
+            raise
+        info = resp.json()
+    else:
+        info = _inspect(client, ref)
+    return info.get("Container") or None
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -20,6 +20,7 @@ from .history import (
     _TEXT_CELL,
     _WRAP_CELL,
     _clip,
+    _committed_from,
     _esc,
     _inspect,
     _parse_time,
@@ -239,9 +240,11 @@ def is_build_leftover(container: Mapping[str, Any], committed_from: bool) -> boo
 
     ``committed_from`` says a child image of the container's image was committed from
     it (its ``Container`` field), which is how every step of an ``rm=False`` build
-    ends. A failed RUN step (``forcerm=False``) commits nothing; it is recognised by
-    what the classic builder always sets: a full image id, the ``none`` log driver and
-    a disabled healthcheck, and an exit. Running containers are never leftovers.
+    ends; without that record (the containerd image store) a metadata step is known by
+    the classic builder's ``#(nop)`` command. A failed RUN step (``forcerm=False``)
+    commits nothing; it is recognised by what the classic builder always sets: a full
+    image id, the ``none`` log driver and a disabled healthcheck, and an exit. Running
+    containers are never leftovers.
     """
     state = (container.get("State") or {}).get("Status")
     config = container.get("Config") or {}
@@ -251,6 +254,11 @@ def is_build_leftover(container: Mapping[str, Any], committed_from: bool) -> boo
     if not _FULL_ID.match(str(config.get("Image") or "")) or log_type != "none":
         return False
     if committed_from:
+        return True
+    if state == "created" and "#(nop) " in (config.get("Cmd") or []):
+        # A metadata step (ENV, LABEL ...) of an rm=False build, by the classic builder's
+        # marker, where the daemon does not record what was committed from it: the
+        # containerd image store keeps no ``Container``.
         return True
     healthcheck = (config.get("Healthcheck") or {}).get("Test")
     return state == "exited" and healthcheck == ["NONE"]
@@ -317,13 +325,14 @@ def _plan_containers(
         committed = False
         for child in children.get(str(info.get("Image")), []):
             try:
-                committed = _inspect(client, child).get("Container") == summary["Id"]
+                committed = _committed_from(client, child) == summary["Id"]
             except ImageNotFound:
                 continue
             if committed:
                 break
         if is_build_leftover(info, committed):
-            kind = "step of an rm=False build" if committed else "failed build step"
+            failed = (info.get("State") or {}).get("ExitCode")  # an rm=False step exits 0
+            kind = "failed build step" if failed else "step of an rm=False build"
             items.append(
                 PruneItem(
                     kind="container",
