@@ -90,7 +90,7 @@ def build(
     ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
     progress widget. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:
     ``DOCKER_BUILDKIT`` if set, else auto: BuildKit when the Dockerfile needs it, classic
-    for per-build resource limits, else the daemon's default); ``result.builder`` says
+    for per-build resource limits, else classic); ``result.builder`` says
     which ran. Raises :class:`BuildError` (with ``.result``) if the build fails.
     """
     from .builder.options import BuildOptions

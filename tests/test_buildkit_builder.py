@@ -162,9 +162,9 @@ CACHE = "FROM local/busybox:latest\nRUN --mount=type=cache,target=/c true\n"
         ("FROM x\nRUN true\n", {"cpu_shares": 512}, "classic", "--cpu-shares"),
         ("FROM x\nRUN true\n", {"squash": True}, "classic", "--squash"),
         ("FROM x\nRUN true\n", {"network": "mynet"}, "classic", "--network mynet"),
-        ("FROM x\nRUN true\n", {}, None, "auto: the daemon's default"),
+        ("FROM x\nRUN true\n", {}, "classic", "auto: classic (nothing here needs BuildKit)"),
         # A foreign frontend is refused by both: no reason to pick one.
-        ("# syntax=example.com/fe\nFROM x\n", {}, None, "the daemon's default"),
+        ("# syntax=example.com/fe\nFROM x\n", {}, "classic", "nothing here needs BuildKit"),
     ],
 )
 def test_auto_picks_by_the_dockerfile_and_the_options(dockerfile, values, name, reason) -> None:
@@ -595,49 +595,19 @@ def test_a_daemon_without_buildkit_is_said_so() -> None:
             execute("FROM x\n", BuildOptions(), host=fake.host, builder="buildkit")
 
 
-def test_auto_asks_the_daemon_and_a_buildkit_default_switches_the_view() -> None:
-    events = [json.dumps(e).encode() + b"\r\n" for e in bk.oracle_events("b12_buildargs_labels")]
-
-    class View:
-        def __init__(self) -> None:
-            self.builders: list[str] = []
-
-        def update(self, state) -> None:
-            self.builders.append(state.builder)
-
-        def close(self, state) -> None:
-            self.builders.append(state.builder)
-
-    with FakeDaemon(build=_stream(events), version="24.0.7", api_version="1.43") as fake:
-        original = fake.server.RequestHandlerClass.do_GET
-
-        def do_get(handler) -> None:
-            if handler.path == "/_ping":
-                fake.requests.append(("GET", handler.path))
-                handler.send_response(200)
-                handler.send_header("Builder-Version", "2")
-                handler.send_header("Content-Length", "2")
-                handler.end_headers()
-                handler.wfile.write(b"OK")
-            else:
-                original(handler)
-
-        fake.server.RequestHandlerClass.do_GET = do_get
-        view = View()
-        result = execute(
-            "FROM local/busybox:latest\nRUN true\n",
-            BuildOptions(),
-            host=fake.host,
-            view=view,
-            env={},
-            docker_config=False,
-        )
-    assert result.builder == "buildkit" and result.builder_note == (
-        "auto: the daemon's default (BuildKit)"
+def test_auto_keeps_the_classic_builder_when_nothing_needs_buildkit() -> None:
+    """Even on a daemon whose default is BuildKit (Docker 23+): what a build prints stays."""
+    body = (
+        b'{"stream":"Step 1/1 : FROM x"}\r\n{"stream":"\\n"}\r\n'
+        b'{"aux":{"ID":"%s"}}\r\n{"stream":"Successfully built cdcdcdcdcdcd\\n"}\r\n'
+        % IMAGE.encode()
     )
-    # First painted before anything was asked (classic rows), then BuildKit's.
-    assert view.builders[0] == "classic" and view.builders[-1] == "buildkit"
-    assert _build_queries(fake)[0]["version"] == "2"
+    with FakeDaemon(build=_stream([body]), version="26.1.5", api_version="1.45") as fake:
+        result = execute("FROM x\n", BuildOptions(), host=fake.host, env={}, docker_config=False)
+    assert result.ok and result.builder == "classic"
+    assert result.builder_note == "auto: classic (nothing here needs BuildKit)"
+    assert "version" not in _build_queries(fake)[0]
+    assert ("GET", "/_ping") not in fake.requests  # nothing asked to decide
 
 
 def test_cancel_from_another_thread_sends_build_cancel_and_ends_cancelled() -> None:

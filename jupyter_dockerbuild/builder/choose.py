@@ -13,10 +13,12 @@ says, ``DOCKER_BUILDKIT`` decides as it does for the docker CLI (``1``/``true`` 
 - both -> an :class:`~jupyter_dockerbuild.errors.OptionsError` in one line naming the
   construct, its line and the flag: no builder can honour both, and picking one would
   refuse the other anyway;
-- neither -> the daemon's default, as the docker CLI asks it: ``Builder-Version: 2`` in
-  the ``/_ping`` answer means BuildKit (Docker 23 and later), anything else classic.
+- neither -> classic. The docker CLI of Docker 23+ would take BuildKit there; keeping the
+  classic builder when nothing asks for BuildKit keeps what a build prints, times and
+  tags the same on every daemon (``DOCKER_BUILDKIT=1``, ``--builder buildkit`` or
+  ``%config DockerBuildMagics.builder = "buildkit"`` make BuildKit the default).
 
-Pure except :func:`daemon_default`, which asks the daemon.
+Pure: no IO.
 """
 
 from __future__ import annotations
@@ -24,13 +26,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..errors import OptionsError, UnsupportedSyntax
 from .options import BUILDERS, BUILDKIT, BuildOptions, not_honoured
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.client import DockerClient
 
 __all__ = [
     "BUILDERS",
@@ -38,7 +36,6 @@ __all__ = [
     "buildkit_needed",
     "choose_builder",
     "classic_only_options",
-    "daemon_default",
     "requested_builder",
 ]
 
@@ -50,8 +47,8 @@ _FALSE = {"0", "f", "false"}
 class Choice:
     """The builder for one build, and why, in words a person reads in the view."""
 
-    #: ``"buildkit"`` or ``"classic"``; None: the daemon's default (ask it).
-    name: str | None
+    #: ``"buildkit"`` or ``"classic"``.
+    name: str
     #: ``"--builder buildkit"``, ``"DOCKER_BUILDKIT=0"``, ``"auto: RUN --mount (cell line 3)"``.
     reason: str
 
@@ -142,12 +139,4 @@ def choose_builder(
         return Choice("buildkit", f"auto: {_where(needs, line_offset)} needs BuildKit")
     if classic:
         return Choice("classic", f"auto: {classic[0]} needs the classic builder")
-    return Choice(None, "auto: the daemon's default")
-
-
-def daemon_default(client: DockerClient) -> str:
-    """The daemon's default builder, as the docker CLI reads it from ``/_ping``."""
-    response = client.request("GET", "/_ping", versioned=False)
-    version = response.headers.get("Builder-Version", "")
-    response.close()
-    return "buildkit" if version.strip() == "2" else "classic"
+    return Choice("classic", "auto: classic (nothing here needs BuildKit)")

@@ -698,7 +698,7 @@ OPTIONS: tuple[Option, ...] = (
         relations=(_builder_honours,), builders=frozenset(), placeholder="auto",
         help="Which builder runs the build: buildkit (the daemon's BuildKit, for RUN "
         "--mount, COPY --chmod ...), classic, or auto (BuildKit when the Dockerfile needs "
-        "it, classic for per-build resource limits, else the daemon's default). Default: "
+        "it, else classic; both needed at once is refused). Default: "
         "%%config DockerBuildMagics.builder, then DOCKER_BUILDKIT, then auto.",
     ),
     Option(

@@ -9,8 +9,7 @@ the response, the view and the client it made, whatever happens.
 What differs between builders sits behind :class:`Builder`: the classic builder
 (:mod:`.classic`) and BuildKit (:mod:`.buildkit`, ``/build?version=2``). Which one runs
 is chosen by :mod:`.choose` (``builder="buildkit"|"classic"|"auto"``, else
-``DOCKER_BUILDKIT``, else auto); when auto leaves it to the daemon's default, the view
-first shows the classic state and switches to BuildKit's once the daemon said so.
+``DOCKER_BUILDKIT``, else auto).
 
 Failure is an event, not an HTTP status: an error before streaming (4xx/5xx) and an
 ``errorDetail`` inside the stream both end as one
@@ -182,14 +181,13 @@ def execute(
         builder = options.builder  # --builder, the form's field, builder= (None: not said)
     refused: DockerBuildError | None = None
     note = ""
-    undecided = False
     if builder is None or isinstance(builder, str):
         from .choose import choose_builder
 
         try:
             choice = choose_builder(builder, text, options, line_offset=line_offset, env=env)
-            note, undecided = choice.reason, choice.name is None
-            builder = _make_builder(choice.name or "classic")
+            note = choice.reason
+            builder = _make_builder(choice.name)
         except DockerBuildError as exc:
             # Shown in the view like any other failure before the request.
             refused, builder = exc, ClassicBuilder()
@@ -203,25 +201,11 @@ def execute(
         view.update(state)
         if refused is not None:
             raise refused
-        if not undecided:
-            _preflight(builder, text, options, line_offset)
+        _preflight(builder, text, options, line_offset)
         if client is None:
             from ..engine.client import DockerClient
 
             client = DockerClient(host)
-        if undecided:
-            from .choose import daemon_default
-
-            name = daemon_default(client)
-            note = f"auto: the daemon's default ({'BuildKit' if name == 'buildkit' else 'classic'})"
-            if name != "classic":
-                builder = _make_builder(name)
-                secrets = state.secret_args
-                state = _new_state(builder, text or "", options, line_offset)
-                state.secret_args = secrets
-            state.builder_note = note
-            view.update(state)
-            _preflight(builder, text, options, line_offset)
         check_daemon = getattr(builder, "check_daemon", None)
         if check_daemon is not None:
             check_daemon(client, text, options, line_offset=line_offset)

@@ -57,7 +57,7 @@ class DockerBuildMagics(Magics):
         allow_none=True,
         help="Builder for every %%dockerbuild without --builder: buildkit, classic or auto. "
         "Default (None): DOCKER_BUILDKIT if set, else auto (BuildKit when the Dockerfile "
-        "needs it, classic for per-build resource limits, else the daemon's default).",
+        "needs it, else classic).",
     ).tag(config=True)
     widget = Bool(
         True,
