@@ -92,6 +92,7 @@ def test_fields_come_from_the_option_table(ui):
         "platform",
         "isolation",
         "remote",
+        "push",  # the form has a Push button; --form --push makes each Build push too
     }
 
 

@@ -20,10 +20,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dockerfile import Instruction, parse
-from .result import BuildResult, BuildStatus, StepResult, StepStatus
+from .result import BaseImage, BuildResult, BuildStatus, StepResult, StepStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..images.push import PushSnapshot, PushState
 
 #: Output lines kept per step (the view shows a few; the failure view shows more).
 STEP_TAIL = 200
@@ -203,6 +206,11 @@ class BuildSnapshot:
     #: The plain-text log, only when asked for (the final view): it is costly.
     log: str | None
     version: int
+    #: After the build: the base image of each stage, each tag's push (``--push``), and
+    #: why the push failed.
+    bases: tuple[BaseImage, ...] = ()
+    pushes: tuple[PushSnapshot, ...] = ()
+    push_error: str | None = None
 
 
 class BuildState:
@@ -242,6 +250,11 @@ class BuildState:
         self.preamble: deque[tuple[str, bool]] = deque(maxlen=STEP_TAIL)
         self.secret_args: tuple[str, ...] = ()
         self.version = 0
+        # Set by the pipeline after a successful build: the bases it used, the pushes of
+        # its tags (each folded by the push itself, see track_push) and a push's failure.
+        self.bases: tuple[BaseImage, ...] = ()
+        self.pushes: list[PushState] = []
+        self.push_error: str | None = None
         # Reentrant: result() reads log_text(), both public, both locked.
         self._lock = threading.RLock()
         self._log = CappedLog(log_limit)
@@ -472,6 +485,13 @@ class BuildState:
             self.ended = now
             self.version += 1
 
+    def track_push(self, push: PushState) -> None:
+        """Show ``push`` (one tag's push after the build) with this build, from now on."""
+        with self._lock:
+            if all(p is not push for p in self.pushes):
+                self.pushes.append(push)
+            self.version += 1
+
     # -- reading ----------------------------------------------------------------
 
     def elapsed(self) -> float:
@@ -561,6 +581,9 @@ class BuildState:
                 elapsed=max(0.0, now - self.started),
                 log=self.log_text() if log else None,
                 version=self.version,
+                bases=self.bases,
+                pushes=tuple(p.snapshot() for p in self.pushes),
+                push_error=self.push_error,
             )
 
     def result(self) -> BuildResult:
@@ -586,6 +609,9 @@ class BuildState:
                 failed_step=failed,
                 secret_build_args=self.secret_args,
                 line_offset=self.line_offset,
+                bases=self.bases,
+                pushed=tuple(t for p in self.pushes if (t := p.pushed_tag()) is not None),
+                push_error=self.push_error,
             )
 
 
