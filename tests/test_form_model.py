@@ -333,7 +333,9 @@ def test_runner_states_without_a_daemon(ui):
 def test_status_says_how_the_last_build_went(model, ui):
     m = model()
     assert "ready" in ui.hints.status(m, None)
-    m.runner.result = SimpleNamespace(ok=True, tags=("a:1",), short_id="abc123", elapsed=1.25)
+    m.runner.result = SimpleNamespace(
+        ok=True, tags=("a:1",), short_id="abc123", elapsed=1.25, pushed=(), push_error=None
+    )
     assert "✓ built <code>abc123</code> in 1.2s, 1 tag" in ui.hints.status(m, None)
     m.runner.result = SimpleNamespace(ok=False, status="cancelled")
     assert ui.hints.status(m, None) == (

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import html
 import io
+import json
+import threading
 import uuid
 from typing import Any
 
@@ -197,6 +199,72 @@ def test_interrupt_during_the_push_stops_it_on_the_daemon(reg, cfg, repo, docker
     assert "Push stopped:" in view.html[-1] and "jdb-push-cancelled" in view.html[-1]
 
 
+# -- the form's Push ----------------------------------------------------------------------------
+
+
+def test_form_model_push_button_runs_on_the_background_thread_and_cancel_stops_it(
+    reg, cfg, repo, docker
+):
+    from jupyter_dockerbuild.ui import form_hints
+    from jupyter_dockerbuild.ui.form_model import FormModel
+
+    logged_in(cfg, reg)
+    tag = f"{reg.address}/{repo}:form"
+    m = FormModel(blob_dockerfile(30_000_000), tags=[tag], network="none", env={})
+    assert m.push_check() == "build first: Push sends the last build's tags to their registry"
+    assert form_hints.push_button(m)[0] is True
+    with pytest.raises(PushError, match="cannot push: build first"):
+        m.push(RecordingView)
+    m.build(RecordingView)
+    assert m.runner.wait(120).ok, m.runner.error
+    assert m.push_check() is None
+    assert form_hints.push_button(m) == (
+        False,
+        f"Push {tag} to the registry (like docker push)",
+        "",
+    )
+
+    seen: dict[str, Any] = {}
+
+    def cancel_when_uploading(state) -> None:
+        snaps = [p.snapshot() for p in state.pushes]
+        if not seen and any(s == "Pushing" for sn in snaps for _, s, *_ in sn.layers):
+            seen["reason"] = m.push_check()
+            seen["status"] = form_hints.status(m, None)
+            # The Cancel button is clicked on the kernel's thread, not the push's.
+            clicker = threading.Thread(target=m.runner.cancel)
+            clicker.start()
+            seen["thread"] = threading.current_thread() is not threading.main_thread()
+
+    m.push(lambda: RecordingView(on_update=cancel_when_uploading))
+    cancelled = m.runner.wait(120)
+    assert cancelled is not None, repr(m.runner.error)
+    assert seen["thread"] and seen["reason"] == "wait: a push is running"
+    assert "pushing in the background" in seen["status"]
+    assert cancelled.ok and cancelled.pushed == ()
+    assert cancelled.push_error == (
+        f"the push of {tag} was cancelled; the image is still on the daemon as {tag}"
+    )
+    assert "✗ the push of" in form_hints.status(m, None)
+    assert manifest_status(reg, repo, "form") == 404 and docker.image_exists(tag)
+
+    m.push(RecordingView)  # again, to the end
+    pushed = m.runner.wait(120)
+    assert [t.reference for t in pushed.pushed] == [tag]
+    assert pushed.pushed[0].digest == registry_digest(reg, repo, "form")
+    assert m.runner.result is pushed and pushed.image_id == cancelled.image_id
+    assert f"✓ pushed <code>{tag}</code>" in form_hints.status(m, None)
+
+    # A build whose tag names no registry: Push says why it cannot.
+    m.set_list("tags", [f"{repo.split('/')[1]}:local"])
+    m.build(RecordingView)
+    assert m.runner.wait(120).ok
+    disabled, tooltip, shown = form_hints.push_button(m)
+    assert disabled and "names no registry, so pushing it would go to Docker Hub" in tooltip
+    assert "names no registry" in shown
+    docker.delete(f"/images/{repo.split('/')[1]}:local", params={"force": "1"})
+
+
 # -- --pull ------------------------------------------------------------------------------------
 
 
@@ -281,6 +349,10 @@ def test_what_docker_20_10_says_about_the_base_is_read_from_the_log():
 
 
 def test_push_outputs_hold_no_password(ipshell, reg, cfg, repo, capsys):
+    import ipywidgets
+
+    from jupyter_dockerbuild.ui.form import BuildForm
+
     logged_in(cfg, reg)  # the registry's real password, where docker login puts it
     creds = credentials_for_registry(reg.address, load_docker_config())
     secrets = [reg.password, b64(f"{reg.user}:{reg.password}"), encode_registry_auth(creds)]
@@ -312,3 +384,16 @@ def test_push_outputs_hold_no_password(ipshell, reg, cfg, repo, capsys):
         absent("the result's repr", repr(result))
         absent("the result's summary", render_summary(result))
         absent("the result's fields", str(vars(result)))
+
+    form = BuildForm(blob_dockerfile(1000), tags=[tag], network="none", env={})
+    form.build()
+    assert form.wait(120).ok
+    form.push()
+    assert form.wait(120).pushed, form.error
+    # Every widget's synced state (what a frontend gets and a notebook saves).
+    shown = json.dumps(
+        [w.get_state() for w in list(ipywidgets.widgets.widget._instances.values())],
+        default=str,
+    )
+    assert tag in shown and "Pushed" in shown  # the form's push progress is in there
+    absent("the form's widget state", shown)
