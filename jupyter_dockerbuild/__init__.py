@@ -22,6 +22,7 @@ __all__ = [
     "BuildResult",
     "DockerBuildError",
     "DockerClient",
+    "PushError",
     "__version__",
     "build",
     "compare",
@@ -55,6 +56,7 @@ _LAZY = {
     "run_image": "images.run",
     "BuildCancelled": "errors",
     "DockerBuildError": "errors",
+    "PushError": "errors",
 }
 
 
@@ -85,7 +87,9 @@ def build(
     ``memory_swap``, ``cpu_shares``, ``cpuset_cpus``, ``cpu_period``, ``cpu_quota``,
     ``shm_size``, ``labels``, ``network``, ``extra_hosts``, ``cache_from``, ``no_cache``,
     ``pull``, ``rm``, ``force_rm``, ``squash``, ``quiet``, ``dockerfile`` path (as
-    ``file=``), ``target``, ``platform``, ``isolation``, ``remote``. ``context`` adds a
+    ``file=``), ``target``, ``platform``, ``isolation``, ``remote``; ``push=True`` pushes
+    every tag to its registry after the build (``result.pushed`` has the digests; a failed
+    push raises :class:`PushError` whose ``.result`` is the build's). ``context`` adds a
     directory (filtered by its ``.dockerignore``), ``files`` adds in-memory files.
     ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
     progress widget. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:

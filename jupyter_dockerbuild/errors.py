@@ -86,13 +86,24 @@ class RegistryError(DockerBuildError):
 
 
 class PushError(RegistryError):
-    """A push failed; the image is still on the daemon under ``reference``."""
+    """A push failed; the image is still on the daemon under ``reference``.
+
+    After ``--push`` (a build that succeeded, then a push that did not), ``result`` is the
+    build's :class:`~jupyter_dockerbuild.builder.result.BuildResult`, with the digests of
+    the tags that were pushed and ``push_error``.
+    """
 
     def __init__(
-        self, message: str, *, registry: str | None = None, reference: str | None = None
+        self,
+        message: str,
+        *,
+        registry: str | None = None,
+        reference: str | None = None,
+        result: Any = None,
     ) -> None:
         super().__init__(message, registry=registry)
         self.reference = reference
+        self.result = result
 
 
 class ImageNotFound(DockerBuildError, LookupError):

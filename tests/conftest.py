@@ -1,4 +1,4 @@
-"""Shared fixtures: the real Docker daemon, the local base image, and leak checks.
+"""Shared fixtures: the real Docker daemon, the local base image, leak checks, the registry.
 
 Daemon tests never skip silently: if no daemon answers they fail with the command that
 starts one (``scripts/ensure-docker.sh``), because a green run without a daemon would lie.
@@ -20,6 +20,7 @@ import os
 import tarfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +243,36 @@ def image_file(docker: DockerClient):
 
 
 __all__ = ["BASE_IMAGE", "TEST_LABEL"]
+
+
+# -- the test registry (scripts/registry.sh) -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def reg() -> Any:
+    """The running test registry (``RegistryEnv``), or a failure saying how to start it."""
+    from registryutil import registry_env
+
+    return registry_env()
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty DOCKER_CONFIG directory for this test."""
+    directory = tmp_path / "dockercfg"
+    directory.mkdir()
+    for name in ("DOCKER_AUTH_CONFIG", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(directory))
+    return directory
+
+
+@pytest.fixture
+def repo(docker: DockerClient) -> Iterator[str]:
+    """A unique repository path; local images under it (any registry) go afterwards."""
+    name = f"team/t-{uuid.uuid4().hex[:10]}"
+    yield name
+    for image in docker.get_json("/images/json"):
+        for ref in image.get("RepoTags") or []:
+            if f"/{name}:" in ref:
+                docker.delete(f"/images/{ref}", params={"force": "1"})

@@ -92,6 +92,7 @@ def test_fields_come_from_the_option_table(ui):
         "platform",
         "isolation",
         "remote",
+        "push",  # the form has a Push button; --form --push makes each Build push too
     }
 
 
@@ -332,7 +333,9 @@ def test_runner_states_without_a_daemon(ui):
 def test_status_says_how_the_last_build_went(model, ui):
     m = model()
     assert "ready" in ui.hints.status(m, None)
-    m.runner.result = SimpleNamespace(ok=True, tags=("a:1",), short_id="abc123", elapsed=1.25)
+    m.runner.result = SimpleNamespace(
+        ok=True, tags=("a:1",), short_id="abc123", elapsed=1.25, pushed=(), push_error=None
+    )
     assert "✓ built <code>abc123</code> in 1.2s, 1 tag" in ui.hints.status(m, None)
     m.runner.result = SimpleNamespace(ok=False, status="cancelled")
     assert ui.hints.status(m, None) == (

@@ -353,7 +353,12 @@ def test_every_v1_33_query_parameter_is_declared_exactly_once():
     for opt in OPTIONS:
         assert opt.help, opt.name
         assert opt.builders <= {"classic", "buildkit"}, opt.name
-        assert bool(opt.builders) == (opt.query is not None or opt.kind is Kind.CPUS), opt.name
+        # Builder options (sent, or acted on by the pipeline like --push) say which
+        # builders honour them; our own flags (--context, -H, --builder ...) are no builder's.
+        assert bool(opt.builders) == (
+            opt.query is not None or opt.after_build or opt.kind is Kind.CPUS
+        ), opt.name
+        assert opt.is_build == (opt.query is not None or opt.name in {"push", "builder"}), opt.name
 
 
 def test_builders_column_says_what_buildkit_ignores():
@@ -391,9 +396,14 @@ def _magic_options(line):
     return BuildOptions.from_user(env={}, **magic_values(args))
 
 
-@pytest.mark.parametrize("name", [o.name for o in BUILD_OPTIONS])
+#: The options sent to /build (push, a field too, is done by the pipeline: tested below).
+# Every build option but --push, which acts after the build (its own test below).
+SENT = [o.name for o in BUILD_OPTIONS if not o.after_build]
+
+
+@pytest.mark.parametrize("name", SENT)
 def test_each_build_option_is_reachable_from_the_magic_python_and_form(name):
-    assert set(SAMPLES) == {o.name for o in BUILD_OPTIONS}  # a new option needs a sample
+    assert set(SAMPLES) == set(SENT)  # a new option needs a sample
     value, item = SAMPLES[name]
     needs = NEEDS.get(name, {})
     # Python API keywords.
@@ -432,6 +442,31 @@ def _form_options(name, value, needs):
     else:  # a text box or a checkbox
         getattr(form, name).value = value
     return form.options
+
+
+def test_push_is_a_client_side_option_of_every_entry_point():
+    tags = ["127.0.0.1:5443/team/app:1", "127.0.0.1:5443/team/app:latest"]
+    options = BuildOptions.from_user(tags=tags, push=True)
+    assert options.push is True and BuildOptions.from_user(tags=tags).push is False
+    # Never sent to /build: the daemon would not know it (the pipeline pushes).
+    assert options.to_query() == BuildOptions.from_user(tags=tags).to_query()
+    assert _magic_options(f"-t {tags[0]} -t {tags[1]} --push") == options
+    assert options.to_cli(magic=True) == f"%%dockerbuild -t {tags[0]} -t {tags[1]} --push"
+    # The classic docker build has no --push: the CLI pushes each tag after the build.
+    assert options.to_cli(host="tcp://127.0.0.1:2375") == (
+        f"docker -H tcp://127.0.0.1:2375 build -t {tags[0]} -t {tags[1]} --force-rm - "
+        f"&& docker -H tcp://127.0.0.1:2375 push {tags[0]} "
+        f"&& docker -H tcp://127.0.0.1:2375 push {tags[1]}"
+    )
+    assert "push" not in BuildOptions.from_user(tags=tags).to_cli()
+    assert "push=True" in repr(options)
+    # The form passes it through to its builds (there is a Push button instead of a box).
+    from jupyter_dockerbuild.ui.form import BuildForm
+
+    form = BuildForm("FROM scratch\n", env={}, tags=tags, push=True)
+    assert form.options == options and form.magic_line.endswith(" --push")
+    with pytest.raises(OptionsError, match="--push: expected true or false"):
+        BuildOptions.from_user(push="maybe")
 
 
 def test_python_aliases_are_accepted_by_every_keyword_entry_point():

@@ -44,31 +44,7 @@ from jupyter_dockerbuild.ui.html import render_html
 pytestmark = [pytest.mark.daemon, pytest.mark.registry]
 
 
-@pytest.fixture(scope="session")
-def reg() -> RegistryEnv:
-    return registry_env()
-
-
-@pytest.fixture
-def cfg(tmp_path, monkeypatch) -> Path:
-    """A fresh, empty DOCKER_CONFIG directory for this test."""
-    directory = tmp_path / "dockercfg"
-    directory.mkdir()
-    for name in ("DOCKER_AUTH_CONFIG", "DOCKER_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DOCKER_CONFIG", str(directory))
-    return directory
-
-
-@pytest.fixture
-def repo(docker) -> Iterator[str]:
-    """A unique repository path; local images under it (any registry) go afterwards."""
-    name = f"team/t-{uuid.uuid4().hex[:10]}"
-    yield name
-    for image in docker.get_json("/images/json"):
-        for ref in image.get("RepoTags") or []:
-            if f"/{name}:" in ref:
-                docker.delete(f"/images/{ref}", params={"force": "1"})
+# The fixtures reg, cfg and repo are in conftest.py (test_push.py uses them too).
 
 
 def b64(text: str) -> str:
@@ -615,6 +591,12 @@ def test_kernel_login_build_push_and_saved_notebook(reg, cfg, repo, private_base
             ]
             == "ok"
         )
+        # --push: the live widget draws the upload under the build's steps.
+        pushed_by_flag = run(
+            f"%%dockerbuild -t {ref}-flag --network none --push\nFROM {private_base}\n"
+            "RUN head -c 20000000 /dev/urandom > /blob\n"  # long enough to be drawn live
+        )
+        assert pushed_by_flag["status"] == "ok"
         assert run(f"%docker_logout {reg.address}")["status"] == "ok"
     finally:
         kc.stop_channels()
@@ -626,6 +608,8 @@ def test_kernel_login_build_push_and_saved_notebook(reg, cfg, repo, private_base
     # Not vacuous: the notebook shows the login, the pull and the pushed digest.
     assert "Login Succeeded" in saved and f"Downloaded newer image for {private_base}" in saved
     assert "digest: sha256:" in saved and "Removed the login credentials" in saved
+    assert f"Pushed {ref}-flag" in saved and f" pushed {ref}-flag sha256:" in saved
+    assert "jdb-push-layer" in json.dumps([m["content"] for m in everything])  # live bars
     kernel_messages = json.dumps([m["content"] for m in everything])
     for secret in (reg.password, b64(f"{reg.user}:{reg.password}")):
         assert secret not in saved, "the password is in the saved notebook"

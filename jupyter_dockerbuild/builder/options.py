@@ -1,7 +1,8 @@
 """Build options: one table declares them; parsing, checks and renderings come from it.
 
 :data:`OPTIONS` holds one :class:`Option` per ``docker build`` flag we support (and per
-flag of our own: ``--context``, ``--var``, ``--out``, ``-H``, ``--text``, ``--form``). Each
+flag of our own: ``--push``, ``--context``, ``--var``, ``--out``, ``-H``, ``--text``,
+``--form``). Each
 record says everything about its option: Python name and aliases, flags, value kind,
 ``/build`` query key, help, how it is written on a ``docker build`` command and on a
 ``%%dockerbuild`` line, the form group it sits in, its checks, and which builders honour
@@ -435,8 +436,12 @@ class Option:
     #: Written on command lines as this flag (default: the longest one).
     cli_flag: str | None = None
     #: On a ``docker build`` line: "flag", "global" (``docker -H X build``), "context"
-    #: (the positional directory) or ``None`` (no equivalent).
-    on_cli: Literal["flag", "global", "context"] | None = "flag"
+    #: (the positional directory), "then" (a command after it: ``&& docker push TAG``)
+    #: or ``None`` (no equivalent).
+    on_cli: Literal["flag", "global", "context", "then"] | None = "flag"
+    #: A :class:`BuildOptions` field the pipeline acts on after the build, never sent to
+    #: ``/build`` (``--push``): every entry point takes it like a build option.
+    after_build: bool = False
     #: Written on the equivalent ``%%dockerbuild`` line.
     on_magic: bool = True
     #: The form group of its field; ``None``: no field (passed through unchanged).
@@ -476,8 +481,8 @@ class Option:
 
     @property
     def is_build(self) -> bool:
-        """True for a :class:`BuildOptions` field (sent to the daemon, but ``builder``)."""
-        return self.query is not None or self.field_only
+        """True for a :class:`BuildOptions` field (sent, ``builder`` or ``after_build``)."""
+        return self.query is not None or self.field_only or self.after_build
 
     def error(
         self, detail: str = "", *, message: str | None = None, short: str | None = None
@@ -742,6 +747,15 @@ OPTIONS: tuple[Option, ...] = (
         group="options", builders=_CLASSIC_ONLY,
         help="Squash the new layers into one (needs an experimental daemon).",
     ),
+    Option(
+        # Client-side, like `docker buildx build --push`: the pipeline pushes each tag once
+        # the build succeeded. The classic `docker build` has no --push, so its equivalent
+        # command is the build followed by `&& docker push TAG` for each tag.
+        "push", ("--push",), Kind.BOOL, default=False, after_build=True, on_cli="then",
+        help="After a successful build, push every tag to its registry (like docker buildx "
+        "build --push); each tag must name its registry, e.g. -t 127.0.0.1:5443/team/app:1. "
+        "A failed push fails the cell and keeps the image on the daemon.",
+    ),
     # Our own: the magic reads these itself; the daemon never sees them.
     Option(
         "context", ("--context",), Kind.TEXT, metavar="DIR", on_cli="context",
@@ -779,7 +793,8 @@ OPTIONS: tuple[Option, ...] = (
 
 #: Option by Python name.
 OPTION: dict[str, Option] = {o.name: o for o in OPTIONS}
-#: The options sent to the daemon: the fields of :class:`BuildOptions`, in table order.
+#: The fields of :class:`BuildOptions`, in table order: the options sent to the daemon,
+#: and ``push`` (acted on by the pipeline after the build).
 BUILD_OPTIONS: tuple[Option, ...] = tuple(o for o in OPTIONS if o.is_build)
 #: Python keywords every entry point accepts: the build options, ``cpus``, the aliases.
 KEYWORDS: dict[str, str] = {
@@ -904,10 +919,11 @@ class BuildOptions(_Fields):
     """Every ``/build`` parameter, named like the ``docker build`` flags, checked.
 
     The fields are the build options of :data:`OPTIONS` (``tags``, ``memory``,
-    ``build_args`` ...), plus ``registry_config``, ``secret_args`` and
-    ``implicit_args``. Build it with :meth:`from_user`, which parses sizes and ``K=V``
-    lists and raises :class:`~jupyter_dockerbuild.errors.OptionsError` naming the
-    culprit. ``to_query`` and ``headers`` give what is sent.
+    ``build_args`` ..., and ``push``, which the pipeline does after the build), plus
+    ``registry_config``, ``secret_args`` and ``implicit_args``. Build it with
+    :meth:`from_user`, which parses sizes and ``K=V`` lists and raises
+    :class:`~jupyter_dockerbuild.errors.OptionsError` naming the culprit. ``to_query``
+    and ``headers`` give what is sent.
     """
 
     @classmethod
@@ -1013,29 +1029,31 @@ class BuildOptions(_Fields):
 
         ``context`` and ``host`` are our own ``--context`` and ``-H``. Secret build args
         appear as ``--build-arg NAME`` (taken from the environment), never with their
-        value.
+        value. ``--push`` is ``&& docker push TAG`` per tag after ``docker build``.
         """
         own = {"context": context, "host": host}
         words: list[str] = []
         for opt in BUILD_OPTIONS:
             if opt.name == "build_args":
                 words += self._build_arg_words()
-            elif magic or opt.on_cli is not None:
+            elif magic or opt.on_cli == "flag":
                 words += opt.cli_words(getattr(self, opt.name), magic=magic)
         if magic:
             for name, value in own.items():
                 if value is not None and OPTION[name].on_magic:
                     words += OPTION[name].cli_words(os.fspath(value), magic=True)
             return " ".join(["%%dockerbuild", *words])
-        head = ["docker", "build"]
-        if host:
-            head[1:1] = OPTION["host"].cli_words(host, magic=False)
+        hosted = OPTION["host"].cli_words(host, magic=False) if host else []
+        head = ["docker", *hosted, "build"]
         builder = getattr(self, "builder", None)
         if builder in (BUILDKIT, CLASSIC):
             # The docker CLI has no flag for it: its environment variable says it.
             head.insert(0, f"DOCKER_BUILDKIT={1 if builder == BUILDKIT else 0}")
         # The Dockerfile comes on stdin; a context directory is the positional argument.
         tail = ["-f", "-", shlex.quote(os.fspath(context))] if context is not None else ["-"]
+        if self.push:  # on_cli="then": what the CLI runs after the build
+            for tag in self.tags:
+                tail += ["&&", "docker", *hosted, "push", shlex.quote(tag)]
         return " ".join([*head, *words, *tail])
 
 

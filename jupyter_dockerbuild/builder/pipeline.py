@@ -15,6 +15,11 @@ Failure is an event, not an HTTP status: an error before streaming (4xx/5xx) and
 ``errorDetail`` inside the stream both end as one
 :class:`~jupyter_dockerbuild.errors.BuildError` carrying the result, with the builder's
 explanation as its message.
+
+After a successful build (:mod:`.publish`, before the view's final paint) the result
+names the base image of each stage and, with ``--push``, each tag is pushed with its
+progress in the same view; a failed push is a
+:class:`~jupyter_dockerbuild.errors.PushError` carrying the (succeeded) result.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 # before anything is drawn, and the HTTP stack (requests alone is ~100 ms in a fresh
 # kernel) and the context tar load inside execute(), after the first paint.
 from ..engine.stream import JSONStreamDecoder
-from ..errors import BuildCancelled, BuildError, DockerBuildError, HTTPError
+from ..errors import BuildCancelled, BuildError, DockerBuildError, HTTPError, PushError
 from .classic import ClassicBuilder
 from .options import BuildOptions
 from .state import BuildResult, BuildState
@@ -174,6 +179,11 @@ def execute(
     :class:`BuildCancelled` when ``cancel_event`` is set. On ``KeyboardInterrupt`` the
     connection is closed, which makes the daemon kill and remove the running build
     container, the view shows "cancelled", and the interrupt is re-raised.
+
+    With ``options.push`` the tags are checked before anything is sent (each must name
+    its registry) and pushed after the build; a push that fails, is cancelled or is
+    interrupted raises :class:`PushError` whose ``.result`` is the build's, with the
+    digests of the tags pushed so far.
     """
     view = view or NullView()
     text = _dockerfile_text(dockerfile, options, context_dir)
@@ -202,6 +212,11 @@ def execute(
         if refused is not None:
             raise refused
         _preflight(builder, text, options, line_offset)
+        if options.push:
+            from ..images.push import check_push_tags
+
+            # No tag, or one that would go to Docker Hub: refused before any request.
+            check_push_tags(options.tags)
         if client is None:
             from ..engine.client import DockerClient
 
@@ -257,6 +272,11 @@ def execute(
             )
             state.explain_error(message)
             raise BuildError(message, state.result())
+        from .publish import after_build
+
+        after_build(
+            state, client, options, view=view, cancel_event=cancel_event, on_response=on_response
+        )
         return state.result()
     except KeyboardInterrupt:
         if response is not None:
@@ -264,6 +284,11 @@ def execute(
         state.cancel()
         raise
     except BuildError:
+        raise
+    except PushError as exc:
+        # Refused before the build (its tags), or the push after it (the build is kept).
+        if state.status in ("pending", "running"):
+            state.fail(str(exc))
         raise
     except DockerBuildError as exc:
         if state.status in ("pending", "running"):

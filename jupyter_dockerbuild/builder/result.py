@@ -9,12 +9,60 @@ images layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..images.push import PushedTag
 
 StepStatus = Literal["waiting", "running", "done", "cached", "failed", "cancelled"]
 BuildStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
+#: Where a base image came from: ``pulled`` (downloaded for this build), ``checked`` (the
+#: registry was asked and had nothing newer, e.g. ``--pull``), ``local`` (the daemon's
+#: copy; no registry was asked).
+BaseSource = Literal["pulled", "checked", "local"]
 
-__all__ = ["BuildResult", "BuildStatus", "StepResult", "StepStatus", "render_summary"]
+__all__ = [
+    "BaseImage",
+    "BaseSource",
+    "BuildResult",
+    "BuildStatus",
+    "StepResult",
+    "StepStatus",
+    "render_summary",
+]
+
+#: How the summary's lines after the steps start (a text view keeps these).
+SUMMARY_AFTER = (" ⚠", " base ", " pushed ", " ✗ push")
+
+_SOURCES = {
+    "pulled": "pulled now",
+    "checked": "the registry had nothing newer",
+    "local": "the daemon's copy; --pull asks the registry",
+}
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """The image one stage was built ``FROM``, as the daemon resolved it."""
+
+    #: The name after ``FROM`` (as the daemon reported it).
+    reference: str
+    #: The daemon's image the stage started from (``sha256:...``; 12 digits if the daemon
+    #: could not be asked).
+    image_id: str | None
+    #: The registry's manifest digest of that image: from the pull, else the image's
+    #: ``RepoDigests``; ``None`` for an image that never came from a registry.
+    digest: str | None
+    source: BaseSource = "local"
+
+    def describe(self) -> str:
+        """``NAME@sha256:... (pulled now)``: which base, in one line."""
+        short = (self.image_id or "").split(":", 1)[-1][:12]
+        where = f"{self.reference}@{self.digest}" if self.digest else self.reference
+        if not self.digest:
+            where += f" (image {short}, no registry digest: a local image)" if short else ""
+            return where
+        return f"{where} ({_SOURCES[self.source]})"
 
 
 @dataclass(frozen=True)
@@ -53,6 +101,12 @@ class BuildResult:
     #: are BuildKit's vertices, named like ``[stage-1 2/3] RUN ...``), and why that one.
     builder: str = "classic"
     builder_note: str = ""
+    #: The image each stage started ``FROM`` (stages built from an earlier stage left out).
+    bases: tuple[BaseImage, ...] = ()
+    #: With ``--push``: each tag pushed, with the manifest digest the registry stored.
+    pushed: tuple[PushedTag, ...] = ()
+    #: With ``--push``: why the push failed or stopped (the image stays on the daemon).
+    push_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -70,9 +124,14 @@ class BuildResult:
         if self.ok:
             tags = f" tags={list(self.tags)}" if self.tags else ""
             by = " with BuildKit" if self.builder == "buildkit" else ""
+            pushed = ""
+            if self.push_error is not None:
+                pushed = f", push failed ({len(self.pushed)}/{len(self.tags)} tags pushed)"
+            elif self.pushed:
+                pushed = f", pushed {self.pushed[0].digest[:19]}"
             return (
                 f"<BuildResult succeeded {self.short_id}{tags} "
-                f"{len(self.steps)} steps in {self.elapsed:.1f}s{by}>"
+                f"{len(self.steps)} steps in {self.elapsed:.1f}s{by}{pushed}>"
             )
         return f"<BuildResult {self.status}: {self.error}>"
 
@@ -148,4 +207,10 @@ def render_summary(build: Any) -> str:
         lines.append(f" ⚠ {w}")
     if total:
         lines.append(f" {total} steps ({cached} cached)")
+    for base in result.bases:
+        lines.append(f" base {base.describe()}")
+    for tag in result.pushed:
+        lines.append(f" pushed {tag.reference} {tag.digest}")
+    if result.push_error is not None:
+        lines.append(f" ✗ push: {result.push_error}")
     return "\n".join(lines)

@@ -21,10 +21,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dockerfile import parse
-from .result import BuildResult, BuildStatus, StepResult, StepStatus
+from .result import BaseImage, BuildResult, BuildStatus, StepResult, StepStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..images.push import PushSnapshot, PushState
 
 #: Output lines kept per step (the view shows a few; the failure view shows more).
 STEP_TAIL = 200
@@ -204,6 +207,11 @@ class BuildSnapshot:
     #: ``"classic"`` or ``"buildkit"``, and why that one (``"auto: RUN --mount ..."``).
     builder: str = "classic"
     builder_note: str = ""
+    #: After the build: the base image of each stage, each tag's push (``--push``), and
+    #: why the push failed.
+    bases: tuple[BaseImage, ...] = ()
+    pushes: tuple[PushSnapshot, ...] = ()
+    push_error: str | None = None
 
 
 class BuildState:
@@ -248,6 +256,11 @@ class BuildState:
         #: Why this builder was chosen, for the view (``"auto: RUN --mount ..."``).
         self.builder_note = ""
         self.version = 0
+        # Set by the pipeline after a successful build: the bases it used, the pushes of
+        # its tags (each folded by the push itself, see track_push) and a push's failure.
+        self.bases: tuple[BaseImage, ...] = ()
+        self.pushes: list[PushState] = []
+        self.push_error: str | None = None
         # Reentrant: result() reads log_text(), both public, both locked.
         self._lock = threading.RLock()
         self._log = CappedLog(log_limit)
@@ -478,6 +491,13 @@ class BuildState:
             self.ended = now
             self.version += 1
 
+    def track_push(self, push: PushState) -> None:
+        """Show ``push`` (one tag's push after the build) with this build, from now on."""
+        with self._lock:
+            if all(p is not push for p in self.pushes):
+                self.pushes.append(push)
+            self.version += 1
+
     # -- reading ----------------------------------------------------------------
 
     def elapsed(self) -> float:
@@ -582,6 +602,9 @@ class BuildState:
                 notes=self._notes(),
                 builder=self.builder,
                 builder_note=self.builder_note,
+                bases=self.bases,
+                pushes=tuple(p.snapshot() for p in self.pushes),
+                push_error=self.push_error,
             )
 
     def result(self) -> BuildResult:
@@ -609,6 +632,9 @@ class BuildState:
                 line_offset=self.line_offset,
                 builder=self.builder,
                 builder_note=self.builder_note,
+                bases=self.bases,
+                pushed=tuple(t for p in self.pushes if (t := p.pushed_tag()) is not None),
+                push_error=self.push_error,
             )
 
 

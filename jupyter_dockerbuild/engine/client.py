@@ -433,12 +433,16 @@ class BuildResponse:
         """Yield the body's bytes as the daemon sends them (no read timeout)."""
         try:
             yield from self._response.iter_content(chunk_size=None)
-        except requests.exceptions.RequestException as exc:
+        except Exception as exc:
             if self.cancelled:
+                # Closed by cancel() from another thread: urllib3 then fails in whatever
+                # it was doing (a RequestException, or its file object gone: None).
                 return
-            raise DaemonError(
-                f"the connection to the daemon broke during the build: {exc}"
-            ) from exc
+            if isinstance(exc, requests.exceptions.RequestException):
+                raise DaemonError(
+                    f"the connection to the daemon broke during the build: {exc}"
+                ) from exc
+            raise
 
     def cancel(self) -> None:
         """Stop the build: ask the daemon to cancel it (BuildKit), then close the connection.

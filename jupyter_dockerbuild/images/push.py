@@ -10,8 +10,10 @@ The daemon's push stream (``Preparing``/``Waiting``/``Pushing`` with byte counts
 ``Pushed``/``Layer already exists``/``Mounted from``/``Retrying in``, then ``aux`` with
 the manifest ``Digest``) is folded into a :class:`PushState` a view can show: one entry
 per layer with the same fields as a build's downloads (``status``, ``current``,
-``total``). A failed push raises :class:`~jupyter_dockerbuild.errors.PushError` naming
-the registry and the cause; the image stays on the daemon.
+``total``). A view draws a :class:`PushSnapshot` of it (taken under its lock: the push
+folds on one thread while a widget's heartbeat draws on another). A failed push raises
+:class:`~jupyter_dockerbuild.errors.PushError` naming the registry and the cause; the
+image stays on the daemon.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ PushStatus = Literal["pending", "running", "pushed", "failed", "cancelled"]
 _LAYER_DONE = ("Pushed", "Layer already exists", "Mounted from")
 
 
+def layer_done(status: str) -> bool:
+    """True for a layer status after which the layer is in the registry."""
+    return status.startswith(_LAYER_DONE)
+
+
 @dataclass
 class Layer:
     """One layer's upload: the daemon's status and bytes sent (like a build download)."""
@@ -48,11 +55,44 @@ class Layer:
     @property
     def done(self) -> bool:
         """True once the layer is in the registry (pushed, already there or mounted)."""
-        return self.status.startswith(_LAYER_DONE)
+        return layer_done(self.status)
+
+
+@dataclass(frozen=True)
+class PushSnapshot:
+    """What a view shows of one tag's push, copied at one instant under its lock."""
+
+    reference: str
+    registry: str
+    status: PushStatus
+    #: ``(layer id, status, bytes sent, bytes to send, in the registry)`` per layer, in
+    #: the daemon's order.
+    layers: tuple[tuple[str, str, int, int, bool], ...]
+    #: The daemon's lines without a layer (``The push refers to repository [...]``, the
+    #: ``TAG: digest: sha256:... size: N`` line).
+    messages: tuple[str, ...]
+    digest: str | None
+    size: int | None
+    error: str | None
+    elapsed: float
+
+    @property
+    def done(self) -> int:
+        """How many layers are in the registry."""
+        return sum(1 for layer in self.layers if layer[4])
+
+    @property
+    def sent(self) -> tuple[int, int]:
+        """(bytes sent, bytes to send) over the layers that report sizes."""
+        return sum(la[2] for la in self.layers), sum(la[3] for la in self.layers)
 
 
 class PushState:
-    """One tag's push in progress, folded from the daemon's messages; no IO."""
+    """One tag's push in progress, folded from the daemon's messages; no IO.
+
+    Every change holds the state's lock, and so does :meth:`snapshot`, which is what
+    views read from other threads.
+    """
 
     def __init__(self, reference: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
@@ -67,9 +107,14 @@ class PushState:
         self.started = clock()
         self.ended: float | None = None
         self.version = 0
+        self._lock = threading.Lock()
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Fold one message of the push stream."""
+        with self._lock:
+            self._apply(event)
+
+    def _apply(self, event: Mapping[str, Any]) -> None:
         self.version += 1
         if self.status == "pending":
             self.status = "running"
@@ -103,24 +148,27 @@ class PushState:
 
     def finish(self) -> None:
         """The stream ended: pushed when the daemon sent the digest and no error."""
-        self.status = "pushed" if self.digest and self.error is None else "failed"
-        if self.status == "failed" and self.error is None:
-            self.error = "the push ended without a digest"
-        self.ended = self.clock()
-        self.version += 1
+        with self._lock:
+            self.status = "pushed" if self.digest and self.error is None else "failed"
+            if self.status == "failed" and self.error is None:
+                self.error = "the push ended without a digest"
+            self.ended = self.clock()
+            self.version += 1
 
     def fail(self, message: str) -> None:
         """A failure outside the stream (HTTP error, broken connection)."""
-        self.error = message
-        self.status = "failed"
-        self.ended = self.clock()
-        self.version += 1
+        with self._lock:
+            self.error = message
+            self.status = "failed"
+            self.ended = self.clock()
+            self.version += 1
 
     def cancel(self) -> None:
         """The push was interrupted."""
-        self.status = "cancelled"
-        self.ended = self.clock()
-        self.version += 1
+        with self._lock:
+            self.status = "cancelled"
+            self.ended = self.clock()
+            self.version += 1
 
     def elapsed(self) -> float:
         """Seconds since the push started (until it ended)."""
@@ -130,32 +178,60 @@ class PushState:
     @property
     def sent(self) -> tuple[int, int]:
         """(bytes sent, bytes to send) over the layers that report sizes."""
-        return sum(la.current for la in self.layers.values()), sum(
-            la.total for la in self.layers.values()
-        )
+        return self.snapshot().sent
+
+    def snapshot(self) -> PushSnapshot:
+        """Copy what a view draws, at one instant."""
+        with self._lock:
+            return PushSnapshot(
+                reference=self.reference,
+                registry=self.registry,
+                status=self.status,
+                layers=tuple(
+                    (key, la.status, la.current, la.total, la.done)
+                    for key, la in self.layers.items()
+                ),
+                messages=tuple(self.messages),
+                digest=self.digest,
+                size=self.size,
+                error=self.error,
+                elapsed=self.elapsed(),
+            )
+
+    def pushed_tag(self) -> PushedTag | None:
+        """The tag as pushed (name, digest, size, layers), or ``None`` if it is not (yet)."""
+        with self._lock:
+            if self.status != "pushed" or self.digest is None:
+                return None
+            return PushedTag(
+                self.reference,
+                self.digest,
+                self.size,
+                tuple((k, la.status) for k, la in self.layers.items()),
+            )
 
     def lines(self) -> list[str]:
         """A plain-text picture: a header, then one line per layer."""
-        done = sum(1 for la in self.layers.values() if la.done)
-        head = {
-            "pending": "Pushing",
-            "running": "Pushing",
-            "pushed": "Pushed",
-            "failed": "Push failed:",
-            "cancelled": "Push cancelled:",
-        }[self.status]
-        title = f"{head} {self.reference} ({done}/{len(self.layers)} layers) {self.elapsed():.1f}s"
-        if self.status == "pushed" and self.digest:
-            title += f"  {self.digest}"
-        out = [title]
-        for layer_id, la in self.layers.items():
-            amount = (
-                f"  {format_size(la.current)} / {format_size(la.total)}"
-                if la.total and not la.done
-                else ""
-            )
-            out.append(f"  {layer_id[:12]}: {la.status}{amount}")
-        return out
+        return push_lines(self.snapshot())
+
+
+def push_lines(snap: PushSnapshot) -> list[str]:
+    """A push as plain text: a header (reference, layers done, time, digest), then layers."""
+    head = {
+        "pending": "Pushing",
+        "running": "Pushing",
+        "pushed": "Pushed",
+        "failed": "Push failed:",
+        "cancelled": "Push cancelled:",
+    }[snap.status]
+    title = f"{head} {snap.reference} ({snap.done}/{len(snap.layers)} layers) {snap.elapsed:.1f}s"
+    if snap.status == "pushed" and snap.digest:
+        title += f"  {snap.digest}"
+    out = [title]
+    for layer_id, status, current, total, done in snap.layers:
+        amount = f"  {format_size(current)} / {format_size(total)}" if total and not done else ""
+        out.append(f"  {layer_id[:12]}: {status}{amount}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -249,23 +325,30 @@ def push_reference(name: str) -> Reference:
     return ref
 
 
-class _Printer:
-    """``progress=True`` outside a widget: one line per layer status, like the CLI."""
+class PushPrinter:
+    """A push as text, like ``docker push`` prints it: one line per layer status.
+
+    ``progress=True`` outside a widget, and the build's text view after ``--push``.
+    ``stream`` is looked up at each call when not given (IPython swaps ``sys.stdout``).
+    """
 
     def __init__(self, stream: Any = None) -> None:
-        self.stream = stream or sys.stdout
+        self._stream = stream
         self.seen: dict[str, str] = {}
         self.messages = 0
 
-    def __call__(self, state: PushState) -> None:
-        for text in state.messages[self.messages :]:
-            print(text, file=self.stream)
-        self.messages = len(state.messages)
-        for layer_id, layer in state.layers.items():
+    def __call__(self, state: PushState | PushSnapshot) -> None:
+        """Print what changed since the last call."""
+        snap = state.snapshot() if isinstance(state, PushState) else state
+        out = self._stream if self._stream is not None else sys.stdout
+        for text in snap.messages[self.messages :]:
+            print(text, file=out)
+        self.messages = len(snap.messages)
+        for layer_id, status, *_ in snap.layers:
             # "Pushing" changes with every chunk: print it once, not per byte count.
-            if self.seen.get(layer_id) != layer.status:
-                self.seen[layer_id] = layer.status
-                print(f"{layer_id}: {layer.status}", file=self.stream)
+            if self.seen.get(layer_id) != status:
+                self.seen[layer_id] = status
+                print(f"{layer_id}: {status}", file=out)
 
 
 def push(
@@ -294,7 +377,7 @@ def push(
     names, image_id = _targets(target)
     refs = [push_reference(n) for n in names]
     on_state: Callable[[PushState], None] | None
-    on_state = _Printer() if progress is True else (progress or None)
+    on_state = PushPrinter() if progress is True else (progress or None)
     owns = client is None
     client = client or DockerClient(env=env)
     started = time.monotonic()
@@ -381,13 +464,9 @@ def _push_one(
             on_state(state)
         if state.status != "pushed":
             raise failed(state.error or "the push ended without a digest")
-        assert state.digest is not None
-        return PushedTag(
-            name,
-            state.digest,
-            state.size,
-            tuple((k, la.status) for k, la in state.layers.items()),
-        )
+        tag = state.pushed_tag()
+        assert tag is not None
+        return tag
     except KeyboardInterrupt:
         if response is not None:
             response.cancel()  # closing the connection makes the daemon stop the push

@@ -8,7 +8,9 @@ says). The fields come from the option table, so the form validates exactly like
 magic does and the Build button is disabled with that message while something is wrong.
 Builds run on a background thread (the notebook stays responsive; Cancel closes the
 connection, which makes the daemon kill the build container); progress is drawn by a
-:class:`~jupyter_dockerbuild.ui.live.LiveView` into the form's own progress widgets.
+:class:`~jupyter_dockerbuild.ui.live.LiveView` into the form's own progress widgets. Push
+sends the last build's tags to their registry the same way (Cancel stops it), drawn
+under the build's steps.
 
 Secret build args: the value is typed into a password field whose ``value`` is cleared
 as soon as it reaches the kernel and is never echoed back, so it lives only in the
@@ -432,6 +434,13 @@ class _Layout:
         )
         form.cancel_button.add_class("jdb-cancel-button")
         form.cancel_button.on_click(lambda _b: form.cancel())
+        form.push_button = widgets.Button(
+            description="Push", icon="upload", disabled=True, tooltip="Build first"
+        )
+        form.push_button.add_class("jdb-push-button")
+        form.push_button.on_click(lambda _b: form._clicked_push())
+        form.push_hint = widgets.HTML()
+        form.push_hint.add_class("jdb-push-hint")
         form.status = widgets.HTML(layout=widgets.Layout(flex="1"))
         form.status.add_class("jdb-status-box")
         form.progress_bar = widgets.IntProgress(
@@ -443,10 +452,10 @@ class _Layout:
         form.progress = widgets.HTML()
         form.progress.add_class("jdb-progress-html")
         actions = widgets.HBox(
-            [form.build_button, form.cancel_button, form.status],
+            [form.build_button, form.push_button, form.cancel_button, form.status],
             layout=widgets.Layout(align_items="center", margin="6px 0 2px"),
         )
-        return [form.commands, actions, form.progress_bar, form.progress]
+        return [form.commands, actions, form.push_hint, form.progress_bar, form.progress]
 
 
 class BuildForm:
@@ -564,6 +573,9 @@ class BuildForm:
         self.build_button.disabled = state["build_disabled"]
         self.cancel_button.disabled = state["cancel_disabled"]
         self.build_button.tooltip = state["tooltip"]
+        disabled, tooltip, reason = say.push_button(m)
+        self.push_button.disabled, self.push_button.tooltip = disabled, tooltip
+        self.push_hint.value = reason
         self.status.value = say.status(m, error)
         self.daemon_label.value = say.daemon_label(m)
         failure = say.failure(m)
@@ -664,6 +676,12 @@ class BuildForm:
             self.model.runner.error = exc
             self.model.changed()
 
+    def _clicked_push(self) -> None:
+        try:
+            self.push()
+        except (DockerBuildError, RuntimeError) as exc:  # a click has no cell to fail
+            self.push_hint.value = say.hint(html.escape(str(exc)), "err")
+
     def _new_progress(self) -> LiveView:
         self.progress_bar.layout.display = None
         self.progress_bar.value = 0
@@ -687,8 +705,17 @@ class BuildForm:
         """
         self.model.build(self._new_progress)
 
+    def push(self) -> None:
+        """Push the last build's tags on the background thread (the Push button).
+
+        Progress shows under the build's steps; ``wait()`` returns the result with the
+        digests (``result.pushed``). Raises :class:`~jupyter_dockerbuild.errors.PushError`
+        with the reason Push is disabled, :class:`RuntimeError` if a build or push runs.
+        """
+        self.model.push(self._new_progress)
+
     def cancel(self) -> None:
-        """Cancel the running build: close the connection; the daemon kills the step."""
+        """Cancel the running build or push: close the connection; the daemon stops it."""
         self.model.runner.cancel()
 
     def wait(self, timeout: float | None = None, *, check: bool = False) -> BuildResult | None:

@@ -220,19 +220,32 @@ def _status_span(css: str, text: str, style: str = "") -> str:
 def status(model: FormModel, error: OptionsError | None) -> str:
     """The line beside Build/Cancel: what is wrong, what runs, or how the last build went."""
     if model.runner.running:
-        text = (
-            "cancelling: closing the connection so the daemon stops the build…"
-            if model.runner.cancelling
-            else "building in the background: the notebook stays usable, Cancel stops it"
-        )
+        doing = model.runner.activity
+        if model.runner.cancelling:
+            text = f"cancelling: closing the connection so the daemon stops the {doing}…"
+        elif doing == "push":
+            text = "pushing in the background: the notebook stays usable, Cancel stops it"
+        else:
+            text = "building in the background: the notebook stays usable, Cancel stops it"
         return _status_span("jdb-hint", text)
+    r = model.runner.result
+    if r is not None and r.ok and model.runner.activity == "push":
+        # What the Push button just did (the fields may have changed since the build).
+        if r.push_error is not None:
+            return _status_span("jdb-err", f"✗ {html.escape(r.push_error)}")
+        names = ", ".join(f"<code>{html.escape(t.reference)}</code>" for t in r.pushed)
+        digest = html.escape(r.pushed[0].digest) if r.pushed else ""
+        return _status_span("jdb-ok", f"✓ pushed {names} <code>{digest}</code>")
     if error is not None:
         return _status_span("jdb-err", f"✗ {html.escape(str(error))}")
-    r = model.runner.result
     if r is not None:
+        if r.ok and r.push_error is not None:  # a build with --push whose push failed
+            return _status_span("jdb-err", f"✗ built, then {html.escape(r.push_error)}")
         if r.ok:
             n = len(r.tags)
             tags = f", {n} tag{'s' if n != 1 else ''}" if n else ""
+            if r.pushed:
+                tags += f", pushed <code>{html.escape(r.pushed[0].digest)}</code>"
             return _status_span(
                 "jdb-ok", f"✓ built <code>{r.short_id}</code> in {r.elapsed:.1f}s{tags}"
             )
@@ -257,6 +270,24 @@ def buttons(model: FormModel, error: OptionsError | None) -> dict[str, Any]:
         "cancel_disabled": not running or model.runner.cancelling,
         "tooltip": tooltip,
     }
+
+
+def push_button(model: FormModel) -> tuple[bool, str, str]:
+    """``(disabled, tooltip, hint HTML)`` of the Push button.
+
+    The hint says why Push cannot be used only when that is news: the last build
+    succeeded but its tags cannot be pushed (no tag, or one naming no registry).
+    """
+    reason = model.push_check()
+    if reason is None:
+        result = model.runner.result
+        tags = ", ".join(result.tags) if result is not None else ""
+        return False, f"Push {tags} to the registry (like docker push)", ""
+    result = model.runner.result
+    shown = ""
+    if result is not None and result.ok and not model.runner.running:
+        shown = hint("Push: " + html.escape(reason, quote=False))
+    return True, reason, shown
 
 
 def failure(model: FormModel) -> str | None:

@@ -6,8 +6,9 @@ group), checks each field with its option's own parser and checks, discovers the
 Dockerfile's ``ARG`` lines, keeps secret build-arg values kernel-side (:class:`ArgRow`),
 keeps ``cpus`` and ``cpu_period``/``cpu_quota`` in step, renders the equivalent
 ``%%dockerbuild`` line and ``docker build`` command, asks the daemon's ``/info`` and runs
-builds on a background thread. Listeners (the widget view in :mod:`.form`) are told of
-every change; they never hold state of their own.
+builds, and pushes of the last build's tags (:meth:`FormModel.push`), on a background
+thread. Listeners (the widget view in :mod:`.form`) are told of every change; they never
+hold state of their own.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from ..builder.options import (
     parse_bool,
     validate_arg_name,
 )
-from ..builder.state import BuildResult
-from ..errors import BuildError, DockerBuildError, OptionsError
+from ..builder.state import BuildResult, BuildState
+from ..errors import DockerBuildError, OptionsError, PushError
 
 __all__ = ["ArgRow", "BuildRunner", "DaemonFacts", "DeclaredArg", "FormModel", "declared_args"]
 
@@ -219,6 +220,8 @@ class FormModel:
         #: The daemon's ``/info`` (asked once, lazily) and this form's builds.
         self.daemon = DaemonFacts(host, client, self.changed)
         self.runner = BuildRunner(self.changed)
+        #: The last build's state, kept for Push (which draws the push under its steps).
+        self.last_state: BuildState | None = None
 
     # -- initial values -----------------------------------------------------------------------
 
@@ -499,6 +502,13 @@ class FormModel:
                 message="there is no Dockerfile: write at least a FROM line in the cell, "
                 "below %%dockerbuild --form"
             )
+        if options.push:  # %%dockerbuild --form --push: each Build pushes too
+            from ..images.push import check_push_tags
+
+            try:
+                check_push_tags(options.tags)
+            except PushError as exc:
+                raise OPTION["tags"].error(message=str(exc)) from None
         return options
 
     def check(self) -> OptionsError | None:
@@ -545,20 +555,94 @@ class FormModel:
     ) -> BuildResult:
         from ..builder.pipeline import execute
 
-        # execute() adds the docker config's credentials and proxies for the daemon it
-        # builds on, and closes the client it makes (not one handed in).
-        return execute(
-            self.dockerfile,
-            options,
-            context_dir=self.context_dir,
-            files=self.files,
-            host=self.host,
-            client=self.client,
-            view=view,
-            line_offset=self.line_offset,
-            cancel_event=cancel_event,
-            on_response=on_response,
-        )
+        keeper = _KeepState(view)
+        try:
+            # execute() adds the docker config's credentials and proxies for the daemon
+            # it builds on, and closes the client it makes (not one handed in).
+            return execute(
+                self.dockerfile,
+                options,
+                context_dir=self.context_dir,
+                files=self.files,
+                host=self.host,
+                client=self.client,
+                view=keeper,
+                line_offset=self.line_offset,
+                cancel_event=cancel_event,
+                on_response=on_response,
+            )
+        finally:
+            self.last_state = keeper.state
+
+    # -- pushing ------------------------------------------------------------------------------
+
+    def push_check(self) -> str | None:
+        """Why Push is disabled now, or ``None`` when the last build's tags can be pushed."""
+        runner = self.runner
+        if runner.running:
+            return f"wait: a {runner.activity} is running"
+        result, state = runner.result, self.last_state
+        if result is None or state is None:
+            return "build first: Push sends the last build's tags to their registry"
+        if not result.ok:
+            return "the last build did not succeed: there is no image to push"
+        if not result.tags:
+            return (
+                "the last build has no tag: add one naming the registry (e.g. "
+                "127.0.0.1:5443/team/app:1), build, then push"
+            )
+        from ..images.push import check_push_tags
+
+        try:
+            check_push_tags(result.tags)
+        except PushError as exc:
+            return str(exc)
+        return None
+
+    def push(self, make_view: Callable[[], Any]) -> None:
+        """Push the last build's tags on the background thread; return at once.
+
+        ``make_view()`` gives the progress view. Raises :class:`PushError` with the
+        reason Push is disabled (:meth:`push_check`), and :class:`RuntimeError` if a build
+        or push is running. Cancel (:meth:`BuildRunner.cancel`) stops the push.
+        """
+        with self.runner.lock:
+            self.runner.refuse_second()
+            reason = self.push_check()
+            state = self.last_state
+            if reason is not None or state is None:
+                raise PushError(f"cannot push: {reason}")
+            view = make_view()
+
+            def run(cancel: threading.Event, on_response: Callable[[Any], None]) -> BuildResult:
+                from ..builder.publish import push_again
+
+                return push_again(
+                    state,
+                    view=view,
+                    host=self.host,
+                    client=self.client,
+                    cancel_event=cancel,
+                    on_response=on_response,
+                )
+
+            self.runner.start(run, activity="push")
+
+
+class _KeepState:
+    """A view that passes everything on and keeps the state it was shown (for Push)."""
+
+    def __init__(self, view: Any) -> None:
+        self.view = view
+        self.state: BuildState | None = None
+
+    def update(self, state: BuildState) -> None:
+        self.state = state
+        self.view.update(state)
+
+    def close(self, state: BuildState) -> None:
+        self.state = state
+        self.view.close(state)
 
 
 class DaemonFacts:
@@ -603,12 +687,17 @@ class DaemonFacts:
 
 
 class BuildRunner:
-    """A form's builds: one at a time, on a background thread, cancellable; the last result."""
+    """A form's builds (and pushes): one at a time, on a background thread, cancellable.
+
+    ``result`` is the last build's result (after a push, with its digests).
+    """
 
     def __init__(self, on_change: Callable[[], None]) -> None:
         self._on_change = on_change
         self.lock = threading.RLock()
         self.result: BuildResult | None = None
+        #: What runs (or ran last): ``"build"`` or ``"push"``.
+        self.activity = "build"
         self.error: DockerBuildError | None = None
         #: True when ``error`` is not one of ours (a bug): shown as "unexpected".
         self.error_unexpected = False
@@ -631,12 +720,22 @@ class BuildRunner:
     def refuse_second(self) -> None:
         """Raise :class:`RuntimeError` if a build is running."""
         if self.running:
-            raise RuntimeError("this form is already building; Cancel it or wait()")
+            doing = "building" if self.activity == "build" else "pushing"
+            raise RuntimeError(f"this form is already {doing}; Cancel it or wait()")
 
-    def start(self, run: Callable[[threading.Event, Callable[[Any], None]], BuildResult]) -> None:
-        """Run ``run(cancel_event, on_response)`` on a new thread; it returns the result."""
+    def start(
+        self,
+        run: Callable[[threading.Event, Callable[[Any], None]], BuildResult],
+        *,
+        activity: str = "build",
+    ) -> None:
+        """Run ``run(cancel_event, on_response)`` on a new thread; it returns the result.
+
+        ``activity`` (``"build"`` or ``"push"``) is what the form says is running.
+        """
         with self.lock:
             self.refuse_second()
+            self.activity = activity
             self._cancel = threading.Event()
             self._response = None
             self.error = None
@@ -660,11 +759,11 @@ class BuildRunner:
         result: BuildResult | None = None
         try:
             result = run(self._cancel, self._got_response)
-        except BuildError as exc:
+        except DockerBuildError as exc:
+            # A failed build or push carries its result; the daemon being down, a missing
+            # context file... carry none.
             self.error = exc
-            result = exc.result
-        except DockerBuildError as exc:  # the daemon is down, a context file is missing...
-            self.error = exc
+            result = getattr(exc, "result", None)
         except Exception as exc:  # a thread has no cell to fail: never lose the reason
             self.error = DockerBuildError(f"{type(exc).__name__}: {exc}")
             self.error_unexpected = True

@@ -291,6 +291,7 @@ def render_html(
             )
     if snap.status in ("pending", "running"):
         parts.append(_downloads_html(snap))
+    parts.append(_after_build_html(snap, cancel_hint))
     if snap.error is not None:
         parts.append(
             f'<div style="color:#c62828;white-space:pre-wrap;margin-top:.2em">'
@@ -353,3 +354,71 @@ def _final_log_html(snap: BuildSnapshot, *, open_: bool) -> str:
         f'<pre style="max-height:24em;overflow:auto;white-space:pre-wrap;{_MONO}">'
         f"{html.escape(chr(10).join(shown))}</pre></details>"
     )
+
+
+# -- after the build: the bases it used, the push of its tags -------------------------------
+
+_PUSH_HEAD = {
+    "pending": ("▶", "#1976d2", "Pushing"),
+    "running": ("▶", "#1976d2", "Pushing"),
+    "pushed": ("✓", "#2e7d32", "Pushed"),
+    "failed": ("✗", "#c62828", "Push failed:"),
+    "cancelled": ("■", "#b26a00", "Push stopped:"),
+}
+
+
+def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
+    """The base image of each stage, then each tag's push: layers like downloads."""
+    rows: list[str] = []
+    for base in snap.bases:
+        rows.append(
+            '<div class="jdb-base" style="display:flex;gap:.6em;color:#666">'
+            '<span style="width:3.2em;text-align:right">base</span>'
+            f'<span style="overflow-wrap:anywhere">{html.escape(base.describe())}</span></div>'
+        )
+    for push in snap.pushes:
+        icon, colour, head = _PUSH_HEAD[push.status]
+        live = push.status in ("pending", "running")
+        sent, total = push.sent
+        detail = f"{push.done}/{len(push.layers)} layers"
+        if live and total:
+            detail += f" · {format_size(sent)} / {format_size(total)}"
+        hint = ""
+        if live and cancel_hint:
+            hint = f'<span style="color:#999;font-weight:normal">{html.escape(cancel_hint)}</span>'
+        rows.append(
+            f'<div class="jdb-push jdb-push-{push.status}" style="display:flex;gap:.6em;'
+            f'font-weight:600;color:{colour}"><span style="width:1em">{icon}</span>'
+            f'<span class="jdb-push-title" style="overflow-wrap:anywhere">{head} '
+            f"{html.escape(push.reference)}</span>"
+            f'<span style="font-weight:normal;white-space:nowrap">{detail} · '
+            f'{_fmt_secs(push.elapsed)}</span><span style="flex:1"></span>{hint}</div>'
+        )
+        if push.status == "pushed" and push.digest:
+            rows.append(
+                '<div style="margin-left:1.6em;color:#666">digest <span class="jdb-push-digest">'
+                f"{html.escape(push.digest)}</span></div>"
+            )
+        if not live:
+            continue
+        if len(push.layers) > 1 and total:
+            pct = min(100, int(100 * sent / total))
+            rows.append(
+                '<div class="jdb-push-total" style="display:flex;gap:.6em;margin-left:3.4em">'
+                f'<span style="width:9em">{len(push.layers)} layers</span>'
+                f'<span style="width:12em">{format_size(sent)} / {format_size(total)}</span>'
+                f"{_bar(pct, '#1976d2')}</div>"
+            )
+        for key, status, got, size, done in push.layers[-6:]:
+            pct = 100 if done else min(100, int(100 * got / size)) if size else 0
+            rows.append(
+                '<div class="jdb-push-layer" style="display:flex;gap:.6em;margin-left:3.4em;'
+                f'color:#666"><span style="width:9em">{html.escape(key[:12])}</span>'
+                f'<span style="width:12em">{html.escape(status)}</span>{_bar(pct)}</div>'
+            )
+    if snap.push_error is not None:
+        rows.append(
+            '<div class="jdb-push-error" style="color:#c62828;white-space:pre-wrap">'
+            f"✗ {html.escape(snap.push_error)}</div>"
+        )
+    return "".join(rows)

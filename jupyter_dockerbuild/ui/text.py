@@ -1,7 +1,8 @@
 """Views of a build: plain text like the docker CLI, and the choice of view.
 
 The text view prints the daemon's log as it arrives (terminal IPython, nbconvert, the
-Python API with ``progress=True``) and a summary at the end; :func:`render_summary` is
+Python API with ``progress=True``), then a ``--push`` like ``docker push`` prints it, and a
+summary at the end; :func:`render_summary` is
 the same summary as a string, used for ``text/plain`` outputs and result reprs. The
 live widget is :class:`~jupyter_dockerbuild.ui.live.LiveView`; both only read the state.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..builder.result import render_summary
+from ..builder.result import SUMMARY_AFTER, render_summary
 from ..builder.state import BuildState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,6 +28,8 @@ class TextView:
         self._out = out
         self.quiet = quiet
         self._cursor = 0
+        # One printer per tag's push (by the push state's id): each prints what changed.
+        self._printers: dict[int, Any] = {}
 
     @property
     def out(self) -> TextIO:
@@ -35,11 +38,26 @@ class TextView:
         return self._out if self._out is not None else sys.stdout
 
     def update(self, state: BuildState) -> None:
-        """Print the log text that arrived since the last call."""
-        if self.quiet or state.log_total == self._cursor:
+        """Print the log text that arrived since the last call (then a push's progress)."""
+        if self.quiet:
             return
-        text, self._cursor = state.log_since(self._cursor)
-        self.out.write(text)
+        if state.log_total != self._cursor:
+            text, self._cursor = state.log_since(self._cursor)
+            self.out.write(text)
+            self.out.flush()
+        if state.pushes:
+            self._print_pushes(state)
+
+    def _print_pushes(self, state: BuildState) -> None:
+        # Loaded with the push itself (the HTTP stack is loaded by then).
+        from ..images.push import PushPrinter
+
+        for push in list(state.pushes):
+            printer = self._printers.get(id(push))
+            if printer is None:
+                printer = self._printers[id(push)] = PushPrinter(self.out)
+                self.out.write(f"Pushing {push.reference}\n")
+            printer(push)
         self.out.flush()
 
     def close(self, state: BuildState) -> None:
@@ -48,8 +66,9 @@ class TextView:
             self.update(state)
         result = state.result()
         summary = render_summary(result).splitlines()
-        # The step list was already printed as it ran; keep the head and warnings.
-        lines = [summary[0], *[ln for ln in summary[1:] if ln.startswith(" ⚠")]]
+        # The step list was already printed as it ran; keep the head, the warnings, the
+        # bases and the pushed digests.
+        lines = [summary[0], *[ln for ln in summary[1:] if ln.startswith(SUMMARY_AFTER)]]
         if result.ok and not self.quiet:
             cached = sum(1 for s in result.steps if s.cached)
             lines[0] += f"  ({len(result.steps)} steps, {cached} cached)"

@@ -171,3 +171,85 @@ def test_form_build_then_cancel(
     assert "application/vnd.jupyter.widget-state+json" in saved
     assert f"{tag_prefix}:typed" in saved and "from-the-browser" in saved
     assert SECRET not in saved
+
+
+@pytest.mark.registry
+def test_form_push_to_the_registry(open_notebook, lab_server, docker, base_image, tmp_path):
+    import base64
+    import uuid
+
+    import requests
+    from registryutil import registry_env
+
+    reg = registry_env()
+    config = tmp_path / "dockercfg"
+    config.mkdir()
+    auth = base64.b64encode(f"{reg.user}:{reg.password}".encode()).decode()
+    (config / "config.json").write_text(json.dumps({"auths": {reg.address: {"auth": auth}}}))
+    repo = f"team/browser-{uuid.uuid4().hex[:10]}"
+    ref = f"{reg.address}/{repo}:form"
+    lab_server.request(
+        f"lab/api/settings/{WIDGETS_PLUGIN}",
+        method="PUT",
+        body={"raw": json.dumps({"saveState": True})},
+    )
+    page = open_notebook(
+        "push.ipynb",
+        [
+            # The kernel's docker config holds the login; the notebook only its path.
+            "%load_ext jupyter_dockerbuild\nimport os\n"
+            f"os.environ['DOCKER_CONFIG'] = {str(config)!r}",
+            f"%%dockerbuild --form -t {ref} --network none\n"
+            f"FROM {base_image}\n"
+            "RUN head -c 4000000 /dev/urandom > /blob && echo pushed-from-the-browser > /m\n",
+        ],
+    )
+    page.set_viewport_size({"width": 1280, "height": 2400})
+    try:
+        run_all(page)
+        form = page.locator(".jdb-form")
+        expect(form).to_have_count(1, timeout=30_000)
+        push = form.locator(".jdb-push-button")
+        expect(push).to_be_disabled()
+        expect(push).to_have_attribute(
+            "title", "build first: Push sends the last build's tags to their registry"
+        )
+        form.locator(".jdb-build-button").click()
+        status = form.locator(".jdb-status")
+        expect(status).to_contain_text("built", timeout=60_000)
+        expect(push).to_be_enabled()
+        push.click()
+        expect(status).to_contain_text("pushed", timeout=60_000)
+        expect(form.locator(".jdb-push-title")).to_contain_text(f"Pushed {ref}")
+        shown = form.locator(".jdb-push-digest").inner_text().strip()
+        assert shown.startswith("sha256:") and shown in status.inner_text()
+        # The registry itself has the manifest, under the digest the form shows.
+        resp = requests.head(
+            f"https://{reg.address}/v2/{repo}/manifests/form",
+            auth=(reg.user, reg.password),
+            verify=reg.ca,
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+            timeout=10,
+        )
+        assert resp.status_code == 200 and resp.headers["Docker-Content-Digest"] == shown
+        image = docker.get_json(f"/images/{ref}/json")
+        assert f"{reg.address}/{repo}@{shown}" in image["RepoDigests"]
+        form.screenshot(path=str(SHOTS / "form-pushed.png"))
+
+        # Saved with its widget state: the push shows, the password does not.
+        page.locator(".jp-Notebook").first.click()
+        page.keyboard.press("Control+s")
+        path = lab_server.root_dir / "push.ipynb"
+        deadline = time.monotonic() + 15
+        saved = ""
+        while time.monotonic() < deadline:
+            saved = path.read_text()
+            if "widget-state" in saved and f"Pushed {ref}" in saved:
+                break
+            time.sleep(0.3)
+        assert f"Pushed {ref}" in saved and shown in saved
+        for secret in (reg.password, auth):
+            assert secret not in saved, "the password is in the saved notebook"
+    finally:
+        if docker.image_exists(ref):
+            docker.delete(f"/images/{ref}", params={"force": "1"})
