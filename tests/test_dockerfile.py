@@ -467,9 +467,9 @@ DAEMON_CASES = {
     "blanks-after-escape": f"{BASE}\nRUN echo a \\ \t\n  b\n",
     "eof-continuation": f"{BASE}\r\nRUN echo a \\\r\n  b\r\nRUN echo c \\",
     "leading-whitespace": f"   {BASE}\n\t RUN echo a \\\n\t  b\n \u00a0ENV X=1\u00a0\n",
-    "line-ends": (
-        f'{BASE}\r\nENV X=a\rY=b\nRUN true \\\r\r\nRUN echo b\nLABEL n="a\fb\u2028c\x1cd"\n'
-    ),
+    "line-ends": f'{BASE}\r\nENV X=a\rY=b\nRUN echo b\r\nLABEL n="a\fb\u2028c\x1cd"\n',
+    # Docker 20.10 only: see ESCAPE_CR below.
+    "escape-cr-crlf": f"{BASE}\nRUN true \\\r\r\nRUN echo b\n",
     "bom-escape": f"\ufeff# escape=`\n{BASE}\nRUN echo a `\n  b\nENV P=C:\\app\\\n",
     # A backtick at the end of a line continues only after "# escape=`".
     "directive-after-comment": f"# a comment\n# escape=`\n{BASE}\nLABEL l=a`\nRUN echo b\n",
@@ -526,9 +526,26 @@ def daemon_build(
     return 200, texts, totals.pop() if totals else None, output
 
 
+#: An escape followed by two CRs and the LF: Docker 20.10 splits lines with Go's
+#: ``bufio.ScanLines``, which drops only the CR right before the LF, so the escape is
+#: followed by a CR and does not continue the line (our parser does the same). Docker 23+
+#: (the BuildKit v0.10+ parser in moby) keeps the line end and then trims every trailing
+#: CR and LF (``trimNewline``), so the escape ends the line and ``RUN echo b`` is joined
+#: to it: 26.1 and 28.5 build ``RUN true RUN echo b`` as one step. A lone CR inside a line
+#: stays in it on every engine (``line-ends``).
+ESCAPE_CR = "escape-cr-crlf"
+_ESCAPE_CR_20_10 = pytest.mark.engine(
+    max_api="1.41",
+    reason="Docker 23+ trims every CR before the LF, so an escape followed by CRs continues",
+)
+
+
 @pytest.mark.daemon
 @pytest.mark.usefixtures("no_leftover_containers")
-@pytest.mark.parametrize("case", list(DAEMON_CASES))
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=_ESCAPE_CR_20_10) if c == ESCAPE_CR else c for c in DAEMON_CASES],
+)
 def test_daemon_counts_and_prints_our_steps(docker, base_image, tag_prefix, case):
     dockerfile = DAEMON_CASES[case]
     status, texts, total, output = daemon_build(docker, dockerfile, f"{tag_prefix}:{case}")
@@ -540,6 +557,18 @@ def test_daemon_counts_and_prints_our_steps(docker, base_image, tag_prefix, case
     if case == "trailing-backslash":
         # What the RUN step saw: C kept its escaped backslash, E was joined.
         assert "C=trailing\\backslash\\ D=This should not be appended to C E=helloworld" in output
+
+
+@pytest.mark.daemon
+@pytest.mark.usefixtures("no_leftover_containers")
+@pytest.mark.engine(min_api="1.42", reason="Docker 20.10 ends the line at the escape and CR")
+def test_docker_23_continues_after_an_escape_and_crs(docker, base_image, tag_prefix):
+    # What the engine marker above skips on these engines, pinned down: one step fewer.
+    status, texts, total, output = daemon_build(docker, DAEMON_CASES[ESCAPE_CR], f"{tag_prefix}:cr")
+    assert status == 200 and "Successfully built" in output, output
+    assert texts == [BASE, "RUN true RUN echo b"] and total == 2
+    assert len(parse(DAEMON_CASES[ESCAPE_CR]).instructions) == 3
+    assert docker.image_exists(f"{tag_prefix}:cr")
 
 
 # Files the classic builder refuses: our problem, on our line, is in its answer.
