@@ -46,6 +46,8 @@ PUSH_NO_CREDS = "no basic auth credentials"
 MISSING = f"manifest for {R}/team/nothere:1 not found: manifest unknown: manifest unknown"
 DOWN = f'Get "http://{R}/v2/": dial tcp {R}: connect: connection refused'
 LOGIN_WRONG = f"login attempt to https://{R}/v2/ failed with status: 401 Unauthorized"
+# Docker 23+ (26.1, 28.5): after that 401 it tries plain HTTP on the TLS port, and says so.
+LOGIN_WRONG_HTTP = f"login attempt to http://{R}/v2/ failed with status: 400 Bad Request"
 UNTRUSTED = (
     'Get "https://jdb-untrusted.test:5444/v2/": x509: certificate signed by unknown authority'
 )
@@ -99,8 +101,13 @@ def test_push_and_login_messages():
     dropped = explain_registry_error(DROPPED, registry=R, sent_credentials=True, action="push")
     assert dropped is not None
     assert dropped.startswith(f"the connection to registry {R} broke during the push")
-    login = explain_registry_error(LOGIN_WRONG, registry=R, sent_credentials=True, action="login")
-    assert login is not None and login.startswith(f"registry {R} refused the user name or password")
+    for said in (LOGIN_WRONG, LOGIN_WRONG_HTTP):
+        login = explain_registry_error(said, registry=R, sent_credentials=True, action="login")
+        assert login is not None
+        assert login.startswith(f"registry {R} refused the user name or password")
+        assert f"%docker_login {R}" in login and login.endswith(f"(daemon: {said})")
+    # Only a login's: a pull's 400 is not a password it was given.
+    assert explain_registry_error(LOGIN_WRONG_HTTP, registry=R, action="pull") is None
 
 
 def test_docker_hub_pulls_are_left_to_the_builder():
