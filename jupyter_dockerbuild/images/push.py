@@ -7,15 +7,17 @@ registry (``DOCKER_AUTH_CONFIG``, ``credHelpers``/``credsStore`` helpers, ``auth
 sent as base64url JSON; nothing else ever sees them.
 
 The daemon's push stream (``Preparing``/``Waiting``/``Pushing`` with byte counts/
-``Pushed``/``Layer already exists``/``Mounted from``/``Retrying in``, then ``aux`` with
-the manifest ``Digest``) is folded into a :class:`PushState` a view can show: one entry
-per layer with the same fields as a build's downloads (``status``, ``current``,
+``Pushed``/``Layer already exists``/``Mounted from``/``Retrying in``, then the status
+``TAG: digest: DIGEST size: N`` and ``aux`` with the manifest ``Digest``; the containerd
+image store sends only that status) is folded into a :class:`PushState` a view can show:
+one entry per layer with the same fields as a build's downloads (``status``, ``current``,
 ``total``). A failed push raises :class:`~jupyter_dockerbuild.errors.PushError` naming
 the registry and the cause; the image stays on the daemon.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -35,6 +37,9 @@ PushStatus = Literal["pending", "running", "pushed", "failed", "cancelled"]
 
 #: Layer statuses after which a layer is in the registry.
 _LAYER_DONE = ("Pushed", "Layer already exists", "Mounted from")
+#: The pushed manifest, as a status line (``distribution/push_v2.go``, and the containerd
+#: image store's ``daemon/containerd/image_push.go``, which sends no ``aux`` at all).
+_DIGEST_LINE_RE = re.compile(r"(\S+): digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 
 
 @dataclass
@@ -57,7 +62,9 @@ class PushState:
     def __init__(self, reference: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.reference = reference
-        self.registry = split_reference(reference).host
+        ref = split_reference(reference)
+        self.registry = ref.host
+        self._tag = ref.tag or "latest"
         self.status: PushStatus = "pending"
         self.layers: dict[str, Layer] = {}
         self.digest: str | None = None
@@ -88,6 +95,9 @@ class PushState:
             return
         layer_id = event.get("id")
         if not layer_id:
+            line = _DIGEST_LINE_RE.fullmatch(status.strip())
+            if line and line.group(1) == self._tag and self.digest is None:
+                self.digest, self.size = line.group(2), int(line.group(3))
             self.messages.append(status)
             return
         layer = self.layers.setdefault(str(layer_id), Layer(status))
