@@ -108,6 +108,8 @@ def split_reference(name: str) -> Reference:
 #: ``Get "https://host:port/v2/": ...`` and similar: the registry the daemon talked to.
 _URL_HOST_RE = re.compile(r"https?://([^/\"\s]+)/v[12]/")
 _MANIFEST_RE = re.compile(r"manifest for (\S+) not found")
+#: The containerd image store's word for it: every registry host answered 404.
+_RESOLVE_NOT_FOUND_RE = re.compile(r'failed to resolve reference "([^"]+)": \S+: not found\s*$')
 #: Docker 23+'s last word on a wrong password for a registry it may also reach over HTTP.
 _LOGIN_HTTP_400_RE = re.compile(r"login attempt to http://[^/\s]+/v2/ failed with status: 400\b")
 _TLS_MARKERS = ("x509:", "certificate signed by unknown authority", "tls: failed to verify")
@@ -180,7 +182,7 @@ def _registry_of(message: str, image: str | None) -> str | None:
     match = _URL_HOST_RE.search(message)
     if match:
         return match.group(1)
-    match = _MANIFEST_RE.search(message)
+    match = _MANIFEST_RE.search(message) or _RESOLVE_NOT_FOUND_RE.search(message)
     if match:
         try:
             return split_reference(match.group(1)).host
@@ -297,7 +299,8 @@ def explain_registry_error(
             f"{name} needs credentials and the docker config has none for it: log in with "
             f"{login_hint} (or {cli_hint}){said}"
         )
-    if "manifest unknown" in lowered and host and host != DOCKER_HUB:
+    missing = "manifest unknown" in lowered or _RESOLVE_NOT_FOUND_RE.search(message)
+    if missing and host and host != DOCKER_HUB:
         what = image or "that image"
         return (
             f"{name} has no image {what} (manifest unknown): push it there first, or check "
