@@ -157,6 +157,13 @@ class ByteProxy:
     def stop(self) -> None:
         """Close the listener and every connection: the registry is now down here."""
         self._stopped = True
+        # close() alone leaves the port listening while the accept thread is blocked in
+        # accept(): the next client (a daemon's first pull request) would still be let
+        # through to the registry. shutdown() wakes that accept() up, so the port closes.
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             socks, self._socks = self._socks, []
