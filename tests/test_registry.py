@@ -103,13 +103,23 @@ def tag_image(docker: DockerClient, image: str, ref: str) -> None:
     docker.request("POST", f"/images/{image}/tag", params={"repo": repo, "tag": tag})
 
 
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+
+
 def registry_digest(reg: RegistryEnv, path: str, tag: str) -> str:
     """The manifest digest the registry itself holds for ``path:tag``."""
     resp = requests.head(
         f"https://{reg.address}/v2/{path}/manifests/{tag}",
         auth=(reg.user, reg.password),
         verify=reg.ca,
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        # The containerd image store pushes OCI manifests (or an index), the classic
+        # store Docker v2 ones: ask for any, so the tag's own manifest is what answers.
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
         timeout=10,
     )
     assert resp.status_code == 200, resp.status_code
