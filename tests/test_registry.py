@@ -191,7 +191,7 @@ def private_base(tmp_path_factory) -> Iterator[str]:
 
 def test_push_delete_then_build_from_the_pushed_image(reg, cfg, repo, docker, image_file):
     ref = f"{reg.address}/{repo}:1"
-    built, marker = build_unique(ref, size=6_000_000)
+    built, marker = build_unique(ref)
     logged = login(reg.address, reg.user, password=reg.password)
     assert logged.stored_in == "config.json" and not logged.reused
     config = json.loads((cfg / "config.json").read_text())
@@ -208,16 +208,41 @@ def test_push_delete_then_build_from_the_pushed_image(reg, cfg, repo, docker, im
     assert pushed.digest == registry_digest(reg, repo, "1")
     statuses = dict(pushed.pushed[0].layers)
     assert "Pushed" in statuses.values()
-    # Upload progress was shown layer by layer, part-way through the 6 MB layer.
-    assert any(s == "Pushing" and 0 < cur < tot for s, cur, tot in states), states
+    assert states, "the progress callback saw no layer"  # part-way: the test below
 
     docker.delete(f"/images/{ref}", params={"force": "1"})
     assert not docker.image_exists(ref)
-    view_ = Recorder()
-    result = build_from(ref, view=view_)
+    result = build_from(ref)
     assert image_file(result.image_id, "/marker").decode().strip() == marker
     docker.delete(f"/images/{result.image_id}", params={"force": "1"})
     assert f"Downloaded newer image for {ref}" in result.log
+
+
+def test_push_and_pull_progress_part_way_through_a_layer(reg, cfg, repo, docker):
+    # Over a link slower than the loopback: the containerd image store reports progress
+    # every 100 ms (daemon/containerd/progress.go), and a 6 MB layer can be up before the
+    # first report at loopback speed. At 8 MB/s each way it takes most of a second.
+    host, port = reg.address.rsplit(":", 1)
+    proxy = ByteProxy((host, int(port)), rate=8_000_000)
+    try:
+        logged_in(cfg, reg, proxy.address)
+        ref = f"{proxy.address}/{repo}:1"
+        built, _ = build_unique(ref, size=6_000_000)
+        states: list[tuple[str, int, int]] = []
+
+        def view(state: PushState) -> None:
+            states.extend((la.status, la.current, la.total) for la in state.layers.values())
+
+        push(built, progress=view)
+        # Upload progress was shown layer by layer, part-way through the 6 MB layer.
+        assert any(s == "Pushing" and 0 < cur < tot for s, cur, tot in states), states
+
+        docker.delete(f"/images/{ref}", params={"force": "1"})
+        view_ = Recorder()
+        result = build_from(ref, view=view_)
+        docker.delete(f"/images/{result.image_id}", params={"force": "1"})
+    finally:
+        proxy.stop()
     # The pull's progress reached the widget: some layer part-way downloaded, with a bar.
     partial = [
         i
