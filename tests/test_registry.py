@@ -67,7 +67,8 @@ def repo(docker) -> Iterator[str]:
     yield name
     for image in docker.get_json("/images/json"):
         for ref in image.get("RepoTags") or []:
-            if f"/{name}:" in ref:
+            # "team/t-..:1" (no registry, as the Docker Hub push test tags it) too.
+            if ref.startswith(f"{name}:") or f"/{name}:" in ref:
                 docker.delete(f"/images/{ref}", params={"force": "1"})
 
 
