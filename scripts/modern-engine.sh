@@ -31,6 +31,12 @@
 #   closed loopback port (loopback registries like 127.0.0.1:5999 are never proxied) and
 #   the chroot's resolv.conf names a closed loopback resolver. Tests and scripts still
 #   never ask for a registry (`--pull never`, local FROMs); this is the safety net.
+#   One exception to the proxy, by name: a `*.test` name (RFC 6761, no DNS answers it)
+#   that the host's /etc/hosts gives a loopback address (scripts/registry.sh's
+#   jdb-untrusted.test on ::1) is copied into the chroot's /etc/hosts, every other line
+#   naming it dropped, and put in NO_PROXY at each start, so the engine reaches that
+#   loopback service directly; with the resolver closed, such a name can only resolve to
+#   the loopback address written there.
 # - `stop` sends SIGTERM to the pid this script recorded (after checking it is a dockerd
 #   rooted in that chroot), waits, unmounts what `start` mounted, and removes the empty
 #   cgroups under its cgroup parent. The host's daemon, socket and packages are untouched.
@@ -312,6 +318,39 @@ host_docker_gid() {
   getent group docker | cut -d: -f3
 }
 
+HOSTS_MARK="# jupyter-dockerbuild: a loopback .test name from the host's /etc/hosts"
+
+# "ADDRESS NAME" for every *.test name the host's /etc/hosts maps to 127.0.0.0/8 or ::1.
+loopback_test_names() {
+  awk '{ sub(/#.*/, "") }
+    $1 == "::1" || $1 ~ /^127\.[0-9]+\.[0-9]+\.[0-9]+$/ {
+      for (i = 2; i <= NF; i++) {
+        n = tolower($i)
+        if (n ~ /^[a-z0-9-]+(\.[a-z0-9-]+)*\.test$/) print $1, n
+      }
+    }' /etc/hosts 2>/dev/null || true
+}
+
+# The chroot's /etc/hosts gets those lines, and no other line naming them (earlier ones
+# of ours included); prints the names.
+sync_loopback_names() {
+  local hosts=$ROOT/etc/hosts pairs
+  pairs=$(loopback_test_names)
+  {
+    awk -v pairs="$pairs" '
+      BEGIN { n = split(pairs, w, /[ \n]/); for (i = 2; i <= n; i += 2) ours[w[i]] = 1 }
+      { line = $0; sub(/#.*/, "", line); split(line, f, /[ \t]+/)
+        for (k in f) if (tolower(f[k]) in ours) next
+        if (index($0, "# jupyter-dockerbuild: ")) next
+        print }' "$hosts" 2>/dev/null || true
+    [ -z "$pairs" ] || printf '%s\n' "$pairs" | while read -r addr name; do
+      printf '%s %s  %s\n' "$addr" "$name" "$HOSTS_MARK"
+    done
+  } >"$hosts.jdb-tmp"
+  mv "$hosts.jdb-tmp" "$hosts"
+  [ -z "$pairs" ] || printf '%s\n' "$pairs" | awk '{ print $2 }' | sort -u
+}
+
 start() {
   need_root
   ensure_chroot
@@ -334,11 +373,13 @@ start() {
     rm -f "$SOCK" "$ROOT$IN_RUN/dockerd.pid"
     local group=()
     if gid=$(host_docker_gid) && [ -n "$gid" ]; then group=(--group "$gid"); fi
+    local no_proxy=localhost,127.0.0.1,::1 name
+    for name in $(sync_loopback_names); do no_proxy+=",$name"; done
     # No job control here, so the background job is no group leader and setsid does not
     # fork: $! is chroot's pid, which execs dockerd.
     setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
       HTTP_PROXY=$BLACKHOLE HTTPS_PROXY=$BLACKHOLE http_proxy=$BLACKHOLE https_proxy=$BLACKHOLE \
-      NO_PROXY=localhost,127.0.0.1,::1 no_proxy=localhost,127.0.0.1,::1 \
+      NO_PROXY="$no_proxy" no_proxy="$no_proxy" \
       chroot "$ROOT" /usr/sbin/dockerd \
       --config-file "$IN_CONFIG" \
       -H "unix://$IN_SOCK" \

@@ -8,8 +8,10 @@ The engine matrix (``scripts/test.sh``) runs the daemon tests once per Docker En
 engine answered (version, API version, storage driver, image store, cgroup version) and
 how many tests ran; ``JUPYTER_DOCKERBUILD_ENGINE_REPORT=FILE`` also appends it to FILE.
 A test that only makes sense on some engines says so with
-``@pytest.mark.engine(min_api=..., max_api=..., reason=...)``; elsewhere it is skipped
-with that reason and the engine's version, which ``-ra`` prints.
+``@pytest.mark.engine(min_api=..., max_api=..., store=..., reason=...)`` (``store``:
+``"classic"`` or ``"containerd"``, the image store; every bound given must hold);
+elsewhere it is skipped with that reason and the engine's version, which ``-ra`` prints.
+Several ``engine`` markers on one test name several kinds of engine: it runs on any of them.
 """
 
 from __future__ import annotations
@@ -101,34 +103,61 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # The notebooks (nbval cells) build on the real daemon: `-m daemon` selects them.
         if type(item).__module__.startswith("nbval"):
             item.add_marker(pytest.mark.daemon)
-    marked = [(item, item.get_closest_marker("engine")) for item in items]
-    marked = [(item, m) for item, m in marked if m is not None]
+    marked = [(item, list(item.iter_markers("engine"))) for item in items]
+    marked = [(item, ms) for item, ms in marked if ms]
     if not marked:
         return
     f = engine_facts()
     if "error" in f:
         return  # the daemon fixtures fail these tests, naming the command to run
     api = _api(f["api"])
-    for item, marker in marked:
-        low, high = marker.kwargs.get("min_api"), marker.kwargs.get("max_api")
-        reason = marker.kwargs.get("reason")
-        if not reason or not (low or high):
-            raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.engine needs an API bound and reason="
-            )
-        if (low and api < _api(low)) or (high and api > _api(high)):
-            if low and high:
-                wanted = f"API {low} to {high}"
-            elif low:
-                wanted = f"API {low} and later"
-            else:
-                wanted = f"API up to {high}"
-            item.add_marker(
-                pytest.mark.skip(
-                    reason=f"only on engines with {wanted}: {reason} "
-                    f"(this engine: Docker {f['version']}, API {f['api']})"
+    for item, markers in marked:
+        for marker in markers:
+            store = marker.kwargs.get("store")
+            bounds = marker.kwargs.get("min_api") or marker.kwargs.get("max_api") or store
+            if not marker.kwargs.get("reason") or not bounds or store not in (None, *_STORES):
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.engine needs an API bound or "
+                    f"store={' or '.join(map(repr, _STORES))}, and reason="
                 )
+        if any(_fits(marker, f["store"], api) for marker in markers):
+            continue
+        wanted = "; or on ".join(
+            f"{_engines(m.kwargs.get('min_api'), m.kwargs.get('max_api'), m.kwargs.get('store'))}"
+            f": {m.kwargs['reason']}"
+            for m in markers
+        )
+        item.add_marker(
+            pytest.mark.skip(
+                reason=f"only on {wanted} (this engine: Docker {f['version']}, API {f['api']}, "
+                f"{f['store']} image store)"
             )
+        )
+
+
+def _fits(marker: pytest.Mark, store: str, api: tuple[int, ...]) -> bool:
+    """Whether this engine (image store, API version) is one the marker names."""
+    low, high = marker.kwargs.get("min_api"), marker.kwargs.get("max_api")
+    if (low and api < _api(low)) or (high and api > _api(high)):
+        return False
+    return marker.kwargs.get("store") in (None, store)
+
+
+_STORES = ("classic", "containerd")
+
+
+def _engines(low: str | None, high: str | None, store: str | None) -> str:
+    """``engines with API 1.42 and later and the classic image store``, for a skip."""
+    parts = []
+    if low and high:
+        parts.append(f"API {low} to {high}")
+    elif low:
+        parts.append(f"API {low} and later")
+    elif high:
+        parts.append(f"API up to {high}")
+    if store:
+        parts.append(f"the {store} image store")
+    return "engines with " + " and ".join(parts)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -274,5 +303,6 @@ def repo(docker: DockerClient) -> Iterator[str]:
     yield name
     for image in docker.get_json("/images/json"):
         for ref in image.get("RepoTags") or []:
-            if f"/{name}:" in ref:
+            # "team/t-..:1" (no registry, as the Docker Hub push test tags it) too.
+            if ref.startswith(f"{name}:") or f"/{name}:" in ref:
                 docker.delete(f"/images/{ref}", params={"force": "1"})

@@ -5,7 +5,8 @@
 * :class:`ByteProxy` forwards TCP bytes to the real registry on a loopback port of its
   own. It can be stopped (a registry that is down) or made to cut every connection once
   the client has sent a number of bytes (a registry dropping the connection in the middle
-  of a layer upload), which the real registry cannot be made to do.
+  of a layer upload), which the real registry cannot be made to do, or pace the bytes
+  (a link slower than the loopback, so a layer's progress can be seen part-way).
 * :func:`write_helper` puts a working ``docker-credential-<name>`` (store, get, erase,
   list, kept in a directory) on PATH, like a keychain helper.
 """
@@ -19,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +83,15 @@ class ByteProxy:
 
     ``drop_after``: once a connection has carried that many bytes from the client, both
     sides are reset (SO_LINGER 0), as a registry or load balancer dying mid-upload would.
+    ``rate``: at most that many bytes per second each way on each connection.
     """
 
-    def __init__(self, upstream: tuple[str, int], drop_after: int | None = None) -> None:
+    def __init__(
+        self, upstream: tuple[str, int], drop_after: int | None = None, rate: int | None = None
+    ) -> None:
         self.upstream = upstream
         self.drop_after = drop_after
+        self.rate = rate
         self.dropped = 0
         self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -135,6 +141,8 @@ class ByteProxy:
                         self._reset(src, dst)
                         return
                 dst.sendall(data)
+                if self.rate:
+                    time.sleep(len(data) / self.rate)
         except OSError:
             pass
         for s in (src, dst):
@@ -157,6 +165,13 @@ class ByteProxy:
     def stop(self) -> None:
         """Close the listener and every connection: the registry is now down here."""
         self._stopped = True
+        # close() alone leaves the port listening while the accept thread is blocked in
+        # accept(): the next client (a daemon's first pull request) would still be let
+        # through to the registry. shutdown() wakes that accept() up, so the port closes.
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             socks, self._socks = self._socks, []

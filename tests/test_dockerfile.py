@@ -467,9 +467,9 @@ DAEMON_CASES = {
     "blanks-after-escape": f"{BASE}\nRUN echo a \\ \t\n  b\n",
     "eof-continuation": f"{BASE}\r\nRUN echo a \\\r\n  b\r\nRUN echo c \\",
     "leading-whitespace": f"   {BASE}\n\t RUN echo a \\\n\t  b\n \u00a0ENV X=1\u00a0\n",
-    "line-ends": (
-        f'{BASE}\r\nENV X=a\rY=b\nRUN true \\\r\r\nRUN echo b\nLABEL n="a\fb\u2028c\x1cd"\n'
-    ),
+    "line-ends": f'{BASE}\r\nENV X=a\rY=b\nRUN echo b\r\nLABEL n="a\fb\u2028c\x1cd"\n',
+    # Docker 20.10 only: see ESCAPE_CR below.
+    "escape-cr-crlf": f"{BASE}\nRUN true \\\r\r\nRUN echo b\n",
     "bom-escape": f"\ufeff# escape=`\n{BASE}\nRUN echo a `\n  b\nENV P=C:\\app\\\n",
     # A backtick at the end of a line continues only after "# escape=`".
     "directive-after-comment": f"# a comment\n# escape=`\n{BASE}\nLABEL l=a`\nRUN echo b\n",
@@ -526,9 +526,50 @@ def daemon_build(
     return 200, texts, totals.pop() if totals else None, output
 
 
+#: Cases our parser reads like Docker 20.10 and newer engines do not: for each, the
+#: newest API that still agrees, why the next ones differ, and what they make of it.
+#:
+#: ``escape-cr-crlf``: Docker 20.10 splits lines with Go's ``bufio.ScanLines``, which drops
+#: only the CR right before the LF, so the escape is followed by a CR and does not continue
+#: the line. Docker 23+ (the parser moby takes from BuildKit v0.10 on) keeps the line end
+#: and then trims every trailing CR and LF (``trimNewline``), so the escape ends the line
+#: and ``RUN echo b`` is joined to it: 26.1 and 28.5 build ``RUN true RUN echo b`` as one
+#: step. A lone CR inside a line stays in it on every engine (``line-ends``).
+#:
+#: ``unknown-directive-first``: an unknown directive ends the directives, so the
+#: ``# escape=`` after ``# check=`` is a comment up to Docker 26.1. From Docker 27.0 (API
+#: 1.46, BuildKit v0.14's parser) ``check`` is a directive, the escape after it counts,
+#: and the backtick joins ``RUN true`` to the LABEL, which 28.5 refuses.
+NEWER_ENGINES_DIFFER = {
+    "escape-cr-crlf": (
+        "1.41",
+        "Docker 23+ trims every CR before the LF, so an escape followed by CRs continues",
+        (200, [BASE, "RUN true RUN echo b"], "Successfully built"),
+    ),
+    "unknown-directive-first": (
+        "1.45",
+        "Docker 27+ knows the check directive, so an escape directive after it counts",
+        (400, [], 'Syntax error - can\'t find = in "true"'),
+    ),
+}
+
+
+def _after(api: str) -> str:
+    major, minor = api.split(".")
+    return f"{major}.{int(minor) + 1}"
+
+
 @pytest.mark.daemon
 @pytest.mark.usefixtures("no_leftover_containers")
-@pytest.mark.parametrize("case", list(DAEMON_CASES))
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.engine(max_api=d[0], reason=d[1]))
+        if (d := NEWER_ENGINES_DIFFER.get(c))
+        else c
+        for c in DAEMON_CASES
+    ],
+)
 def test_daemon_counts_and_prints_our_steps(docker, base_image, tag_prefix, case):
     dockerfile = DAEMON_CASES[case]
     status, texts, total, output = daemon_build(docker, dockerfile, f"{tag_prefix}:{case}")
@@ -540,6 +581,31 @@ def test_daemon_counts_and_prints_our_steps(docker, base_image, tag_prefix, case
     if case == "trailing-backslash":
         # What the RUN step saw: C kept its escaped backslash, E was joined.
         assert "C=trailing\\backslash\\ D=This should not be appended to C E=helloworld" in output
+
+
+@pytest.mark.daemon
+@pytest.mark.usefixtures("no_leftover_containers")
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            c,
+            marks=pytest.mark.engine(
+                min_api=_after(api), reason=f"up to API {api} the daemon reads it as we do"
+            ),
+        )
+        for c, (api, _, _) in NEWER_ENGINES_DIFFER.items()
+    ],
+)
+def test_newer_engines_read_these_otherwise(docker, base_image, tag_prefix, case):
+    # What the marks above skip on these engines, pinned down.
+    dockerfile = DAEMON_CASES[case]
+    want_status, want_steps, said = NEWER_ENGINES_DIFFER[case][2]
+    status, texts, total, output = daemon_build(docker, dockerfile, f"{tag_prefix}:{case}")
+    assert status == want_status and said in output, output
+    assert texts == want_steps and total == (len(want_steps) or None)
+    assert texts != [i.text for i in parse(dockerfile).instructions]
+    assert docker.image_exists(f"{tag_prefix}:{case}") == (status == 200)
 
 
 # Files the classic builder refuses: our problem, on our line, is in its answer.

@@ -79,13 +79,23 @@ def tag_image(docker: DockerClient, image: str, ref: str) -> None:
     docker.request("POST", f"/images/{image}/tag", params={"repo": repo, "tag": tag})
 
 
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+
+
 def registry_digest(reg: RegistryEnv, path: str, tag: str) -> str:
     """The manifest digest the registry itself holds for ``path:tag``."""
     resp = requests.head(
         f"https://{reg.address}/v2/{path}/manifests/{tag}",
         auth=(reg.user, reg.password),
         verify=reg.ca,
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        # The containerd image store pushes OCI manifests (or an index), the classic
+        # store Docker v2 ones: ask for any, so the tag's own manifest is what answers.
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
         timeout=10,
     )
     assert resp.status_code == 200, resp.status_code
@@ -157,7 +167,7 @@ def private_base(tmp_path_factory) -> Iterator[str]:
 
 def test_push_delete_then_build_from_the_pushed_image(reg, cfg, repo, docker, image_file):
     ref = f"{reg.address}/{repo}:1"
-    built, marker = build_unique(ref, size=6_000_000)
+    built, marker = build_unique(ref)
     logged = login(reg.address, reg.user, password=reg.password)
     assert logged.stored_in == "config.json" and not logged.reused
     config = json.loads((cfg / "config.json").read_text())
@@ -174,16 +184,41 @@ def test_push_delete_then_build_from_the_pushed_image(reg, cfg, repo, docker, im
     assert pushed.digest == registry_digest(reg, repo, "1")
     statuses = dict(pushed.pushed[0].layers)
     assert "Pushed" in statuses.values()
-    # Upload progress was shown layer by layer, part-way through the 6 MB layer.
-    assert any(s == "Pushing" and 0 < cur < tot for s, cur, tot in states), states
+    assert states, "the progress callback saw no layer"  # part-way: the test below
 
     docker.delete(f"/images/{ref}", params={"force": "1"})
     assert not docker.image_exists(ref)
-    view_ = Recorder()
-    result = build_from(ref, view=view_)
+    result = build_from(ref)
     assert image_file(result.image_id, "/marker").decode().strip() == marker
     docker.delete(f"/images/{result.image_id}", params={"force": "1"})
     assert f"Downloaded newer image for {ref}" in result.log
+
+
+def test_push_and_pull_progress_part_way_through_a_layer(reg, cfg, repo, docker):
+    # Over a link slower than the loopback: the containerd image store reports progress
+    # every 100 ms (daemon/containerd/progress.go), and a 6 MB layer can be up before the
+    # first report at loopback speed. At 8 MB/s each way it takes most of a second.
+    host, port = reg.address.rsplit(":", 1)
+    proxy = ByteProxy((host, int(port)), rate=8_000_000)
+    try:
+        logged_in(cfg, reg, proxy.address)
+        ref = f"{proxy.address}/{repo}:1"
+        built, _ = build_unique(ref, size=6_000_000)
+        states: list[tuple[str, int, int]] = []
+
+        def view(state: PushState) -> None:
+            states.extend((la.status, la.current, la.total) for la in state.layers.values())
+
+        push(built, progress=view)
+        # Upload progress was shown layer by layer, part-way through the 6 MB layer.
+        assert any(s == "Pushing" and 0 < cur < tot for s, cur, tot in states), states
+
+        docker.delete(f"/images/{ref}", params={"force": "1"})
+        view_ = Recorder()
+        result = build_from(ref, view=view_)
+        docker.delete(f"/images/{result.image_id}", params={"force": "1"})
+    finally:
+        proxy.stop()
     # The pull's progress reached the widget: some layer part-way downloaded, with a bar.
     partial = [
         i
@@ -500,7 +535,8 @@ def test_push_of_an_image_that_is_not_there(reg, cfg, repo):
         push(f"{reg.address}/{repo}:1")
 
 
-def test_registry_dropping_the_connection_mid_upload(reg, cfg, repo, docker):
+def _push_through_a_dropping_link(reg: RegistryEnv, cfg: Path, repo: str, docker: Any) -> set[str]:
+    """Push over a link cut after 1 MiB: check the message; return the layer statuses."""
     host, port = reg.address.rsplit(":", 1)
     proxy = ByteProxy((host, int(port)), drop_after=1 << 20)
     try:
@@ -512,7 +548,6 @@ def test_registry_dropping_the_connection_mid_upload(reg, cfg, repo, docker):
         def view(state: PushState) -> None:
             statuses.update(la.status for la in state.layers.values())
 
-        # The daemon retries each layer upload 5 times (~50 s) before it gives up.
         with pytest.raises(PushError) as info:
             push(built, progress=view)
     finally:
@@ -523,8 +558,23 @@ def test_registry_dropping_the_connection_mid_upload(reg, cfg, repo, docker):
     ), message
     assert f"the image is still on the daemon as {image}" in message
     assert proxy.dropped >= 1
-    assert any(s.startswith("Retrying in") for s in statuses), statuses  # shown to the user
     assert docker.image_exists(image)
+    return statuses
+
+
+@pytest.mark.engine(store="classic", reason="its pusher retries a layer (distribution/xfer)")
+def test_registry_dropping_the_connection_mid_upload(reg, cfg, repo, docker):
+    # The daemon retries each layer upload 5 times (~50 s) before it gives up.
+    statuses = _push_through_a_dropping_link(reg, cfg, repo, docker)
+    assert any(s.startswith("Retrying in") for s in statuses), statuses  # shown to the user
+
+
+@pytest.mark.engine(store="containerd", reason="its pusher gives up at the first broken upload")
+def test_registry_dropping_the_connection_mid_upload_containerd_store(reg, cfg, repo, docker):
+    # The "Retrying in" loop is the classic store's (distribution/xfer/upload.go); the
+    # containerd store's push (daemon/containerd/image_push.go) ends at the first cut.
+    statuses = _push_through_a_dropping_link(reg, cfg, repo, docker)
+    assert "Pushing" in statuses and not any(s.startswith("Retrying") for s in statuses)
 
 
 # -- the secret never shows, a real kernel and its saved notebook included ---------------

@@ -44,8 +44,12 @@ NO_CREDS_RESET = f"read tcp 127.0.0.1:55900->{R}: read: connection reset by peer
 WRONG = "unauthorized: authentication required"
 PUSH_NO_CREDS = "no basic auth credentials"
 MISSING = f"manifest for {R}/team/nothere:1 not found: manifest unknown: manifest unknown"
+# The same on the containerd image store (26.1, 28.5).
+MISSING_CS = f'failed to resolve reference "{R}/team/base:1": {R}/team/base:1: not found'
 DOWN = f'Get "http://{R}/v2/": dial tcp {R}: connect: connection refused'
 LOGIN_WRONG = f"login attempt to https://{R}/v2/ failed with status: 401 Unauthorized"
+# Docker 23+ (26.1, 28.5): after that 401 it tries plain HTTP on the TLS port, and says so.
+LOGIN_WRONG_HTTP = f"login attempt to http://{R}/v2/ failed with status: 400 Bad Request"
 UNTRUSTED = (
     'Get "https://jdb-untrusted.test:5444/v2/": x509: certificate signed by unknown authority'
 )
@@ -60,6 +64,7 @@ DROPPED = "use of closed network connection"
         (NO_CREDS_RESET, WITHOUT, f"registry {R} needs credentials"),
         (WRONG, WITH_CREDS, f"registry {R} refused the stored credentials"),
         (MISSING, WITH_CREDS, f"registry {R} has no image {R}/team/base:1 (manifest unknown)"),
+        (MISSING_CS, WITH_CREDS, f"registry {R} has no image {R}/team/base:1 (manifest unknown)"),
         (DOWN, WITH_CREDS, f"registry {R} is not reachable (connection refused)"),
         (DOWN, None, f"registry {R} is not reachable (connection refused)"),
         # With credentials a reset is a real broken connection, not the HTTP fallback.
@@ -99,8 +104,18 @@ def test_push_and_login_messages():
     dropped = explain_registry_error(DROPPED, registry=R, sent_credentials=True, action="push")
     assert dropped is not None
     assert dropped.startswith(f"the connection to registry {R} broke during the push")
-    login = explain_registry_error(LOGIN_WRONG, registry=R, sent_credentials=True, action="login")
-    assert login is not None and login.startswith(f"registry {R} refused the user name or password")
+    for said in (LOGIN_WRONG, LOGIN_WRONG_HTTP):
+        login = explain_registry_error(said, registry=R, sent_credentials=True, action="login")
+        assert login is not None
+        assert login.startswith(f"registry {R} refused the user name or password")
+        assert f"%docker_login {R}" in login and login.endswith(f"(daemon: {said})")
+    # Only a login's: a pull's 400 is not a password it was given.
+    assert explain_registry_error(LOGIN_WRONG_HTTP, registry=R, action="pull") is None
+
+
+def test_the_containerd_stores_not_found_names_its_registry():
+    explained = explain_registry_error(MISSING_CS)
+    assert explained is not None and explained.startswith(f"registry {R} has no image")
 
 
 def test_docker_hub_pulls_are_left_to_the_builder():
@@ -196,6 +211,26 @@ def test_push_state_folds_the_daemon_stream():
     failed.apply({"errorDetail": {"message": "no basic auth credentials"}})
     failed.finish()
     assert failed.status == "failed" and failed.error == "no basic auth credentials"
+
+
+def test_push_state_on_the_containerd_image_store():
+    # Docker 26.1 and 28.5 with the containerd store: no aux, the digest only as a status.
+    digest = "sha256:" + "50" * 32
+    state = PushState(f"{R}/team/pushme:1")
+    for event in (
+        {"status": f"The push refers to repository [{R}/team/pushme]"},
+        {"status": "Mounted from team/other", "progressDetail": {}, "id": "3728de1fbe6b"},
+        {"status": "Layer already exists", "progressDetail": {}, "id": "db76df719d94"},
+        {"status": f"1: digest: {digest} size: 752"},
+    ):
+        state.apply(event)
+    state.finish()
+    assert state.status == "pushed" and state.digest == digest and state.size == 752
+    # Another tag's line (a push of every tag) is not this tag's digest.
+    other = PushState(f"{R}/team/pushme:2")
+    other.apply({"status": f"1: digest: {digest} size: 752"})
+    other.finish()
+    assert other.status == "failed" and other.digest is None
 
 
 def test_a_failed_save_leaves_the_old_config_and_no_temp_file(tmp_path, monkeypatch):

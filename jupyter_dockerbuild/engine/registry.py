@@ -108,6 +108,10 @@ def split_reference(name: str) -> Reference:
 #: ``Get "https://host:port/v2/": ...`` and similar: the registry the daemon talked to.
 _URL_HOST_RE = re.compile(r"https?://([^/\"\s]+)/v[12]/")
 _MANIFEST_RE = re.compile(r"manifest for (\S+) not found")
+#: The containerd image store's word for it: every registry host answered 404.
+_RESOLVE_NOT_FOUND_RE = re.compile(r'failed to resolve reference "([^"]+)": \S+: not found\s*$')
+#: Docker 23+'s last word on a wrong password for a registry it may also reach over HTTP.
+_LOGIN_HTTP_400_RE = re.compile(r"login attempt to http://[^/\s]+/v2/ failed with status: 400\b")
 _TLS_MARKERS = ("x509:", "certificate signed by unknown authority", "tls: failed to verify")
 _AUTH_MARKERS = (
     "unauthorized",
@@ -178,7 +182,7 @@ def _registry_of(message: str, image: str | None) -> str | None:
     match = _URL_HOST_RE.search(message)
     if match:
         return match.group(1)
-    match = _MANIFEST_RE.search(message)
+    match = _MANIFEST_RE.search(message) or _RESOLVE_NOT_FOUND_RE.search(message)
     if match:
         try:
             return split_reference(match.group(1)).host
@@ -258,6 +262,18 @@ def explain_registry_error(
                 f"{name} needs credentials and the docker config has none for it: log in "
                 f"with {login_hint} (or {cli_hint}){said}"
             )
+    if action == "login" and _LOGIN_HTTP_400_RE.search(message):
+        # Docker 20.10 stopped at the HTTPS endpoint's "401 Unauthorized". From 23.0
+        # (moby's registry Service.Auth) only a typed unauthorized error, a token server's,
+        # stops the login; a basic-auth 401 is an untyped status error, so the daemon goes
+        # on to the plain-HTTP endpoint of a registry it treats as insecure (127.0.0.0/8,
+        # insecure-registries), i.e. the same TLS port, which answers 400 Bad Request, and
+        # returns that last error. Right credentials end at HTTPS with 200.
+        return (
+            f"{name} refused the user name or password: check them and log in again "
+            f"({login_hint}); the daemon then retried over plain HTTP, which the registry's "
+            f"HTTPS port answers with 400 Bad Request{said}"
+        )
     if any(m in lowered for m in _BROKEN_MARKERS):
         return (
             f"the connection to {name} broke during the {action} (the registry or something "
@@ -283,7 +299,8 @@ def explain_registry_error(
             f"{name} needs credentials and the docker config has none for it: log in with "
             f"{login_hint} (or {cli_hint}){said}"
         )
-    if "manifest unknown" in lowered and host and host != DOCKER_HUB:
+    missing = "manifest unknown" in lowered or _RESOLVE_NOT_FOUND_RE.search(message)
+    if missing and host and host != DOCKER_HUB:
         what = image or "that image"
         return (
             f"{name} has no image {what} (manifest unknown): push it there first, or check "

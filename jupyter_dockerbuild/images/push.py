@@ -7,9 +7,10 @@ registry (``DOCKER_AUTH_CONFIG``, ``credHelpers``/``credsStore`` helpers, ``auth
 sent as base64url JSON; nothing else ever sees them.
 
 The daemon's push stream (``Preparing``/``Waiting``/``Pushing`` with byte counts/
-``Pushed``/``Layer already exists``/``Mounted from``/``Retrying in``, then ``aux`` with
-the manifest ``Digest``) is folded into a :class:`PushState` a view can show: one entry
-per layer with the same fields as a build's downloads (``status``, ``current``,
+``Pushed``/``Layer already exists``/``Mounted from``/``Retrying in``, then the status
+``TAG: digest: DIGEST size: N`` and ``aux`` with the manifest ``Digest``; the containerd
+image store sends only that status) is folded into a :class:`PushState` a view can show:
+one entry per layer with the same fields as a build's downloads (``status``, ``current``,
 ``total``). A view draws a :class:`PushSnapshot` of it (taken under its lock: the push
 folds on one thread while a widget's heartbeat draws on another). A failed push raises
 :class:`~jupyter_dockerbuild.errors.PushError` naming the registry and the cause; the
@@ -18,6 +19,7 @@ image stays on the daemon.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -37,6 +39,9 @@ PushStatus = Literal["pending", "running", "pushed", "failed", "cancelled"]
 
 #: Layer statuses after which a layer is in the registry.
 _LAYER_DONE = ("Pushed", "Layer already exists", "Mounted from")
+#: The pushed manifest, as a status line (``distribution/push_v2.go``, and the containerd
+#: image store's ``daemon/containerd/image_push.go``, which sends no ``aux`` at all).
+_DIGEST_LINE_RE = re.compile(r"(\S+): digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 
 
 def layer_done(status: str) -> bool:
@@ -97,7 +102,9 @@ class PushState:
     def __init__(self, reference: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.reference = reference
-        self.registry = split_reference(reference).host
+        ref = split_reference(reference)
+        self.registry = ref.host
+        self._tag = ref.tag or "latest"
         self.status: PushStatus = "pending"
         self.layers: dict[str, Layer] = {}
         self.digest: str | None = None
@@ -133,6 +140,9 @@ class PushState:
             return
         layer_id = event.get("id")
         if not layer_id:
+            line = _DIGEST_LINE_RE.fullmatch(status.strip())
+            if line and line.group(1) == self._tag and self.digest is None:
+                self.digest, self.size = line.group(2), int(line.group(3))
             self.messages.append(status)
             return
         layer = self.layers.setdefault(str(layer_id), Layer(status))

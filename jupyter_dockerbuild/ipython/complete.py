@@ -11,6 +11,7 @@ Works in every Jupyter frontend, because the frontend asks the kernel.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -34,7 +35,12 @@ def local_images(host: str | None = None) -> list[str]:
     try:
         client = DockerClient(host, timeout=0.5)
         try:
-            images = client.get_json("/images/json")
+            # Only tagged images: the containerd image store works out every listed
+            # image's size, so a daemon with 80 dangling images took ~0.8 s here (26.1)
+            # and the short timeout gave no completions at all; this way it takes 0.07 s.
+            images = client.get_json(
+                "/images/json", params={"filters": json.dumps({"dangling": ["false"]})}
+            )
         finally:
             client.close()
         names = sorted(
