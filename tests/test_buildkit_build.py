@@ -623,3 +623,12 @@ def test_the_forms_cancel_ends_a_buildkit_build_and_its_step_process(base_image)
     assert time.monotonic() - t0 < 1.5, "the step outlived the Cancel by over a second"
     assert result is not None and result.status == "cancelled" and result.builder == "buildkit"
     assert "Cancelled" in form.progress.value
+
+
+@pytest.mark.engine(min_api="1.46", reason="the Dockerfile checks of Docker 27+'s frontend")
+def test_a_newer_daemons_warnings_reach_the_result_with_cell_lines(ipshell, base_image):
+    ipshell.run_cell_magic(
+        "dockerbuild", "--builder buildkit --out warned", f"FROM {base_image}\nCMD echo x\n"
+    )
+    warnings = ipshell.user_ns["warned"].warnings
+    assert any(w.startswith("JSONArgsRecommended") and "(cell line 3)" in w for w in warnings)
