@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import re
 import socket
 import tarfile
 import threading
@@ -632,3 +633,22 @@ def test_a_newer_daemons_warnings_reach_the_result_with_cell_lines(ipshell, base
     )
     warnings = ipshell.user_ns["warned"].warnings
     assert any(w.startswith("JSONArgsRecommended") and "(cell line 3)" in w for w in warnings)
+
+
+def test_text_mode_prints_like_buildx_progress_plain(base_image, capsys):
+    result = jd.build(
+        f"FROM {base_image}\nRUN echo printed-line && echo to-stderr >&2\n",
+        builder="buildkit",
+        no_cache=True,
+        progress=True,
+    )
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert result.ok
+    assert any(
+        re.fullmatch(r"#\d+ \[1/2\] FROM docker\.io/local/busybox:latest", ln) for ln in lines
+    )
+    assert any(re.fullmatch(r"#\d+ \d+\.\d{3} printed-line", ln) for ln in lines)
+    assert any(re.fullmatch(r"#\d+ \d+\.\d{3} to-stderr", ln) for ln in lines)
+    assert any(re.fullmatch(r"#\d+ DONE \d+\.\ds", ln) for ln in lines)
+    assert lines[-1].startswith(f"Built {result.image_id} in ") and "with BuildKit" in lines[-1]
