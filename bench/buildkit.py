@@ -15,7 +15,8 @@ Two comparisons, each run ``--runs`` times in the order A B C A B C ...:
    builder (``DOCKER_BUILDKIT=0 docker build``; this host's CLI has no buildx).
 
 Every RUN runs without a network, every ``FROM`` is ``local/busybox:latest``. Results go
-to ``bench/results/buildkit-<stamp>.json`` and a table is printed; ``bench/BUILDKIT.md``
+to ``bench/results/buildkit/<stamp>.json`` (not beside ``bench.py``'s, which
+``report.py`` reads) and a table is printed; ``bench/BUILDKIT.md``
 holds the numbers of the last full run and what they mean. Not part of the test suite.
 Run: ``PYTHONPATH=. .venv/bin/python bench/buildkit.py [--runs 5]``.
 """
@@ -184,8 +185,8 @@ def main() -> None:
                 client.delete(f"/images/{name}", params={"force": "1"})
         client.close()
 
-    (HERE / "results").mkdir(exist_ok=True)
-    path = HERE / "results" / f"buildkit-{stamp}.json"
+    (HERE / "results" / "buildkit").mkdir(parents=True, exist_ok=True)
+    path = HERE / "results" / "buildkit" / f"{stamp}.json"
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"\nwritten {path.relative_to(REPO)}  (load {out['loadavg']})\n")
     print("| build | raw API call (median) | jupyter_dockerbuild.build (median) | added |")

@@ -740,3 +740,33 @@ def test_the_form_has_a_builder_field_checked_with_the_rest() -> None:
         "--builder buildkit"
         in BuildForm("FROM scratch\n", env={}, builder="buildkit").model.magic_line()
     )
+
+
+def test_warnings_of_newer_daemons_name_the_cell_line() -> None:
+    warning = bk.vertex_warning(
+        "sha256:v",
+        b"JSONArgsRecommended: JSON arguments recommended for CMD (line 3)",
+        url="https://docs.docker.com/go/dockerfile/rule/json-args-recommended/",
+    )
+    vertex = bk.vertex("sha256:v", "[internal] load build definition from Dockerfile")
+    state = BuildKitBuildState("FROM x\nRUN true\nCMD echo x\n", line_offset=1)
+    state.apply(bk.trace(bk.status_response(vertexes=(vertex,), warnings=(warning,))))
+    assert state.warnings == [
+        "JSONArgsRecommended: JSON arguments recommended for CMD (cell line 4) "
+        "(https://docs.docker.com/go/dockerfile/rule/json-args-recommended/)"
+    ]
+    assert "⚠ JSONArgsRecommended" in render_html(state)
+
+
+def test_a_pulls_transfers_show_as_bars_with_current_and_total() -> None:
+    name = "b25_pull_loopback_registry"
+    state = BuildKitBuildState(bk.meta(name)["dockerfile"], line_offset=1)
+    seen = []
+    for event in bk.oracle_events(name):
+        state.apply(event)
+        seen.extend(state.snapshot().downloads)
+    # The 1 MB layer, while it downloads (20.10 reports current only once it is done).
+    assert ("1bdbe182acb5", "downloading", 0, 1027956) in seen, seen
+    assert all(total > 0 for *_, total in seen)  # sizeless jobs (the exporter's) are no bars
+    html = render_html(state.snapshot())
+    assert "downloads" not in html  # the pull is over: no bar is left

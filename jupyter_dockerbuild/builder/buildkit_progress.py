@@ -176,7 +176,7 @@ class BuildKitBuildState(BuildState):
         if change.messages:
             self.tagged = list(self.kit.tags)
         if change.vertices and self.kit.warnings and len(self.kit.warnings) != len(self.warnings):
-            self.warnings = [_warning_text(w) for w in self.kit.warnings]
+            self.warnings = [_warning_text(w, self.line_offset) for w in self.kit.warnings]
         if change.error:
             self._log.append(self._printer.flush())
             self._log.append(self._printer.summary())
@@ -313,6 +313,13 @@ class BuildKitBuildState(BuildState):
         return head + "".join(f"\n  │ {line}" for line in tail)
 
 
-def _warning_text(warning: Any) -> str:
+_WARNING_LINE_RE = re.compile(r"\(line (\d+)\)")
+
+
+def _warning_text(warning: Any, line_offset: int) -> str:
+    """A BuildKit warning (Docker 23+'s Dockerfile checks) as one line, cell lines named."""
     text = warning.short.decode("utf-8", errors="replace").strip()
+    if line_offset:
+        # "(line 3)" counts Dockerfile lines; in a cell the magic's line comes first.
+        text = _WARNING_LINE_RE.sub(lambda m: f"(cell line {int(m[1]) + line_offset})", text)
     return f"{text} ({warning.url})" if warning.url else text
