@@ -31,6 +31,10 @@ def _context(dockerfile: str) -> bytes:
     return buf.getvalue()
 
 
+# 20.10 names the tags in 'Successfully tagged' stream lines, which this fold reads;
+# Docker 23+ only in a 'naming to ...' vertex, which the builder's own state
+# (builder/buildkit_progress.py) reads but this groundwork fold does not yet.
+@pytest.mark.engine(max_api="1.41", reason="tags come as 'Successfully tagged' lines on 20.10")
 def test_a_fresh_buildkit_build_folds_to_complete_vertices_and_the_daemons_image(
     docker: DockerClient, base_image: str, tag_prefix: str, no_leftover_containers: None
 ) -> None:

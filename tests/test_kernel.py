@@ -141,7 +141,13 @@ def test_tab_completion_through_the_kernel(kernel):
             "UnsupportedSyntax",
         ),
         # With BuildKit: syntax its built-in frontend cannot parse, before the build.
-        ("%%dockerbuild --builder buildkit\nFROM scratch\nCOPY --link a /a\n", "UnsupportedSyntax"),
+        pytest.param(
+            "%%dockerbuild --builder buildkit\nFROM scratch\nCOPY --link a /a\n",
+            "UnsupportedSyntax",
+            marks=pytest.mark.engine(
+                max_api="1.41", reason="Docker 20.10's BuildKit frontend has no COPY --link"
+            ),
+        ),
         ("%%dockerbuild -H ssh://nowhere\nFROM scratch\n", "DaemonUnavailable"),
         ("%%dockerbuild -H unix:///nonexistent/docker.sock\nFROM scratch\n", "DaemonUnavailable"),
     ],
