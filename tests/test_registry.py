@@ -41,7 +41,9 @@ from jupyter_dockerbuild.errors import (
 from jupyter_dockerbuild.images.push import PushState, push
 from jupyter_dockerbuild.ui.html import render_html
 
-pytestmark = [pytest.mark.daemon, pytest.mark.registry]
+# base_image: every build here starts FROM local/busybox; on a fresh engine (a new data
+# root, or this file run first) the daemon would otherwise try to pull it from Docker Hub.
+pytestmark = [pytest.mark.daemon, pytest.mark.registry, pytest.mark.usefixtures("base_image")]
 
 
 @pytest.fixture(scope="session")
