@@ -19,8 +19,9 @@
 # dockerd treats every 127.0.0.0/8 registry as "insecure": it skips the certificate check
 # there whatever certs.d says, so an untrusted certificate can't be shown on 127.0.0.1. A
 # second instance, "untrusted", serves the same user on [::1]:PORT+1 under the name
-# jdb-untrusted.test (an /etc/hosts line for ::1, an address dockerd does verify) with a
-# certificate from a CA the daemon is never given: the tests' "TLS not trusted" case.
+# jdb-untrusted.test (an /etc/hosts line for ::1, an address dockerd does verify up to
+# 27.x; from 28.0 ::1/128 is insecure by default too) with a certificate from a CA the
+# daemon is never given: the tests' "TLS not trusted" case.
 set -euo pipefail
 
 PORT=${JDB_REGISTRY_PORT:-5443}
