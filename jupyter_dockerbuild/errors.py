@@ -128,6 +128,24 @@ class StreamError(DockerBuildError):
     """The daemon's JSON stream is malformed or ended in the middle of a message."""
 
 
+class SessionError(DaemonError):
+    """The BuildKit session (``/session``) could not be opened or broke during a build."""
+
+
+class GrpcError(Exception):
+    """A gRPC status to end one call of the BuildKit session with (not shown to users).
+
+    Raised by a session service to answer the daemon with ``code`` (a gRPC status
+    number, e.g. 12 UNIMPLEMENTED, 5 NOT_FOUND) and ``message``; the session turns it into
+    the call's trailers. It is not a :class:`DockerBuildError`: it never reaches a cell.
+    """
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(f"gRPC status {code}: {message}")
+        self.code = code
+        self.message = message
+
+
 class BuildError(DockerBuildError):
     """The build failed; ``result`` holds the log, steps and the failing step."""
 

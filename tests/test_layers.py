@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
 THIRD_PARTY = {
     "requests": {"engine"},
     "requests_unixsocket": {"engine"},
+    "h2": {"engine"},
     "ipywidgets": {"ui"},
     "IPython": {"ui", "ipython"},
     "traitlets": {"ui", "ipython"},

@@ -132,3 +132,72 @@ def fields(data: bytes | memoryview) -> Iterator[tuple[int, int, int | memoryvie
             raise StreamError(f"protobuf group end at byte {at} without a group")
         value, pos = _value(buf, pos, wire, at)
         yield number, wire, value
+
+
+# -- writing ----------------------------------------------------------------------------
+# The BuildKit session answers the daemon in protobuf (FileSync packets, auth and secret
+# replies): these few functions write the same four wire types the reader reads. Each
+# returns the bytes of one field, so a message is ``b"".join(...)`` of its fields, in
+# field-number order as protobuf writers emit them (readers accept any order).
+
+
+def varint(value: int) -> bytes:
+    """Encode ``value`` as a base-128 varint; negative ints as their 64-bit two's complement.
+
+    That is how protobuf writes ``int64``/``int32`` fields holding negative numbers (ten
+    bytes); ``sint`` zig-zag fields are not used by any message the session sends.
+    """
+    if value < 0:
+        value &= _MASK64
+    if value > _MASK64:
+        raise ValueError(f"{value} does not fit in 64 bits")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _key(number: int, wire: int) -> bytes:
+    if number < 1 or number > (1 << 29) - 1:
+        raise ValueError(f"protobuf field number {number} is out of range")
+    return varint(number << 3 | wire)
+
+
+def uint_field(number: int, value: int) -> bytes:
+    """A varint field (``int32``, ``int64``, ``uint32``, ``uint64``, ``bool``, enums).
+
+    Zero is omitted, as proto3 writers do for a scalar with its default value.
+    """
+    if not value:
+        return b""
+    return _key(number, VARINT) + varint(int(value))
+
+
+def bytes_field(number: int, value: bytes | bytearray | memoryview | str) -> bytes:
+    """A length-delimited field: ``bytes``, ``string`` (UTF-8) or an embedded message.
+
+    Empty values are omitted (proto3 default), except that callers wanting an empty
+    embedded message to be present use :func:`message_field`.
+    """
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    if not data:
+        return b""
+    return _key(number, LENGTH) + varint(len(data)) + data
+
+
+def message_field(number: int, message: bytes) -> bytes:
+    """An embedded message, written even when empty (its presence can matter)."""
+    return _key(number, LENGTH) + varint(len(message)) + message
+
+
+def map_field(number: int, entries: dict[str, bytes] | dict[str, str]) -> bytes:
+    """A ``map<string, bytes|string>`` field: one entry message (key 1, value 2) per item."""
+    out = []
+    for key in sorted(entries):
+        out.append(message_field(number, bytes_field(1, key) + bytes_field(2, entries[key])))
+    return b"".join(out)
