@@ -146,8 +146,13 @@ def test_context_dir_honours_dockerignore(base_image, tag_prefix, tmp_path, imag
     (tmp_path / "data" / "big.bin").write_bytes(b"x" * 1000)
     (tmp_path / "data" / "keep.txt").write_text("kept\n")
     (tmp_path / ".dockerignore").write_text("*.env\ndata\n!data/keep.txt\n")
+    # The directory's own Dockerfile (no cell text): what COPY . sees is exactly the
+    # directory as filtered, whichever builder runs.
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_image}\nCOPY . /ctx\nRUN find /ctx -type f | sort\n"
+    )
     result = jd.build(
-        f"FROM {base_image}\nCOPY . /ctx\nRUN find /ctx -type f | sort\n",
+        None,
         context=tmp_path,
         tags=[f"{tag_prefix}:ctx"],
         no_cache=True,
@@ -155,6 +160,59 @@ def test_context_dir_honours_dockerignore(base_image, tag_prefix, tmp_path, imag
     )
     listed = [ln for ln in result.log.splitlines() if ln.startswith("/ctx/")]
     assert listed == ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/app.py", "/ctx/data/keep.txt"]
+
+
+_OWN_DOCKERFILE = "FROM dir-own\n# the directory's Dockerfile, not the cell's\n"
+# BuildKit reads a tar body as a remote context and applies no .dockerignore (moby's
+# builder-next hands it to dockerui as an HTTP context; dockerui filters local contexts
+# only), so the hidden Dockerfile stays visible to COPY . until the context goes through
+# a BuildKit session. Seen on 20.10 and 26.1.
+_BUILDKIT_TAR_SHOWS_HIDDEN = pytest.mark.xfail(
+    strict=True,
+    reason="BuildKit applies no .dockerignore to a tar context: the hidden Dockerfile is "
+    "copied by COPY . (needs the BuildKit session's filesync)",
+)
+
+
+def _copy_all(base_image: str, tmp_path, tag: str, builder: str) -> None:
+    result = jd.build(
+        f"FROM {base_image}\nCOPY . /app\nRUN ls -A /app > /listing\n",
+        context=tmp_path,
+        builder=builder,
+        tags=[tag],
+        no_cache=True,
+    )
+    assert result.ok
+
+
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_cell_dockerfile_leaves_the_context_dockerfile_alone(
+    builder, base_image, tag_prefix, tmp_path, image_file
+):
+    own, bare = tmp_path / "own", tmp_path / "bare"
+    for folder in (own, bare):
+        folder.mkdir()
+        (folder / "file.txt").write_text("hi\n")
+    (own / "Dockerfile").write_text(_OWN_DOCKERFILE)
+    _copy_all(base_image, own, f"{tag_prefix}:own", builder)
+    assert image_file(f"{tag_prefix}:own", "/app/Dockerfile") == _OWN_DOCKERFILE.encode()
+    # A directory without a Dockerfile gains none.
+    _copy_all(base_image, bare, f"{tag_prefix}:bare", builder)
+    assert "Dockerfile" not in image_file(f"{tag_prefix}:bare", "/listing").decode().split()
+
+
+@pytest.mark.parametrize(
+    "builder", ["classic", pytest.param("buildkit", marks=_BUILDKIT_TAR_SHOWS_HIDDEN)]
+)
+def test_copy_all_sees_exactly_the_context_directory(
+    builder, base_image, tag_prefix, tmp_path, image_file
+):
+    # No .dockerfile.* and no .dockerignore added: the directory, file for file.
+    (tmp_path / "Dockerfile").write_text(_OWN_DOCKERFILE)
+    (tmp_path / "file.txt").write_text("hi\n")
+    _copy_all(base_image, tmp_path, f"{tag_prefix}:exact", builder)
+    listing = image_file(f"{tag_prefix}:exact", "/listing").decode().split()
+    assert listing == ["Dockerfile", "file.txt"]
 
 
 def test_quiet_build_returns_image_id(base_image, tag_prefix):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import stat
 import tarfile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_dockerbuild.builder.context import BuildContext, build_context
+from jupyter_dockerbuild.builder.context import BuildContext, DockerIgnore, build_context
 from jupyter_dockerbuild.errors import ContextError
 
 DOCKERFILE = "FROM scratch\nCOPY . /app/\n"
@@ -237,12 +238,85 @@ def test_walk_order_puts_parents_before_children(tmp_path: Path) -> None:
     assert names == ["Dockerfile", "a", "a/b", "a-c", "a.d", "a.d/e"]
 
 
-def test_cell_dockerfile_replaces_the_directory_one(tmp_path: Path) -> None:
+HIDDEN = re.compile(r"\.dockerfile\.[0-9a-f]{20}")
+
+
+def test_cell_dockerfile_leaves_the_directory_dockerfile_alone(tmp_path: Path) -> None:
+    # Like docker build -f - DIR: the cell's text under a hidden name, the dir's file kept.
     make_tree(tmp_path, {"Dockerfile": "FROM old\n", "app.py": "print()\n"})
-    _, members, contents = untar(build_context(DOCKERFILE, context_dir=tmp_path))
-    assert contents["Dockerfile"] == DOCKERFILE.encode()
-    assert members["Dockerfile"].mtime == 0
-    assert list(contents).count("Dockerfile") == 1
+    ctx = build_context(DOCKERFILE, context_dir=tmp_path)
+    hidden = ctx.dockerfile_path
+    assert HIDDEN.fullmatch(hidden), hidden
+    _, members, contents = untar(ctx)
+    assert contents["Dockerfile"] == b"FROM old\n"
+    assert contents[hidden] == DOCKERFILE.encode() and members[hidden].mtime == 0
+    assert sorted(contents) == sorted([".dockerignore", "Dockerfile", "app.py", hidden])
+    # No .dockerignore in the dir: the one sent leaves out itself and the hidden file,
+    # so the daemon's COPY . sees exactly the directory.
+    assert contents[".dockerignore"] == f".dockerignore\n{hidden}\n".encode()
+    sent = DockerIgnore.from_text(contents[".dockerignore"].decode())
+    assert sent.excluded(hidden) and sent.excluded(".dockerignore")
+    assert not sent.excluded("Dockerfile") and not sent.excluded("app.py")
+
+
+def test_directory_without_dockerfile_gains_none(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"app.py": "print()\n"})
+    ctx = build_context(DOCKERFILE, context_dir=tmp_path)
+    assert "Dockerfile" not in ctx.members()
+    assert ctx.members() == sorted([".dockerignore", "app.py", ctx.dockerfile_path])
+
+
+def test_hidden_name_appended_to_the_directory_dockerignore(tmp_path: Path) -> None:
+    make_tree(tmp_path, {".dockerignore": "*.env", "a.env": "S=1", "app.py": ""})
+    ctx = build_context(DOCKERFILE, context_dir=tmp_path)
+    _, _, contents = untar(ctx)
+    # The CLI's rule: the file's text, a newline, the hidden name (itself stays, as
+    # the user's file did not list itself).
+    assert contents[".dockerignore"] == f"*.env\n{ctx.dockerfile_path}\n".encode()
+    assert "a.env" not in contents and (tmp_path / ".dockerignore").read_text() == "*.env"
+
+
+def test_hidden_name_is_stable_per_cell_text(tmp_path: Path) -> None:
+    # Derived from the text, not random: the same cell sends the same bytes (and the
+    # daemon's cache for a COPY . that copies the .dockerignore keeps hitting).
+    make_tree(tmp_path, {"app.py": ""})
+    first = build_context(DOCKERFILE, context_dir=tmp_path)
+    again = build_context(DOCKERFILE, context_dir=tmp_path)
+    other = build_context(DOCKERFILE + "RUN true\n", context_dir=tmp_path)
+    assert first.dockerfile_path == again.dockerfile_path != other.dockerfile_path
+    assert b"".join(first) == b"".join(again)
+
+
+def test_hidden_name_never_takes_a_directory_file(tmp_path: Path) -> None:
+    taken = build_context(DOCKERFILE, context_dir=make_tree(tmp_path, {"a": ""})).dockerfile_path
+    (tmp_path / taken).write_text("mine\n")
+    ctx = build_context(DOCKERFILE, context_dir=tmp_path)
+    assert ctx.dockerfile_path != taken and HIDDEN.fullmatch(ctx.dockerfile_path)
+    _, _, contents = untar(ctx)
+    assert contents[taken] == b"mine\n"
+
+
+def test_no_dockerignore_is_added_for_a_daemon_that_does_not_read_it(tmp_path: Path) -> None:
+    # BuildKit given a tar applies no .dockerignore: naming the hidden file there would
+    # only add a .dockerignore to what COPY . copies.
+    make_tree(tmp_path, {"app.py": ""})
+    ctx = build_context(DOCKERFILE, context_dir=tmp_path, daemon_reads_dockerignore=False)
+    assert ctx.members() == sorted([ctx.dockerfile_path, "app.py"])
+    (tmp_path / ".dockerignore").write_text("*.env\n")
+    _, _, contents = untar(
+        build_context(DOCKERFILE, context_dir=tmp_path, daemon_reads_dockerignore=False)
+    )
+    assert contents[".dockerignore"] == b"*.env\n"
+
+
+def test_file_flag_with_a_cell_dockerfile_and_a_directory_is_refused(tmp_path: Path) -> None:
+    # -f names a file inside the context; the cell's text would not be that file.
+    make_tree(tmp_path, {"sub/Df": "FROM old\n"})
+    with pytest.raises(ContextError, match=r"-f/--file 'sub/Df'.*the cell has its own"):
+        build_context(DOCKERFILE, context_dir=tmp_path, dockerfile_path="sub/Df")
+    assert build_context(None, context_dir=tmp_path, dockerfile_path="sub/Df").dockerfile_path == (
+        "sub/Df"
+    )
 
 
 def test_dockerfile_from_directory(tmp_path: Path) -> None:
@@ -349,9 +423,8 @@ def test_dockerfile_in_an_excluded_dir_is_kept_alone(tmp_path: Path) -> None:
 
 def test_cell_dockerfile_kept_even_if_excluded(tmp_path: Path) -> None:
     make_tree(tmp_path, {".dockerignore": "*\n", "a": ""})
-    assert build_context(DOCKERFILE, context_dir=tmp_path).members() == [
-        ".dockerignore", "Dockerfile",
-    ]  # fmt: skip
+    ctx = build_context(DOCKERFILE, context_dir=tmp_path)
+    assert ctx.members() == [ctx.dockerfile_path, ".dockerignore"]
 
 
 def test_excluded_dir_with_reincluded_file(tmp_path: Path) -> None:

@@ -122,6 +122,9 @@ class BuildKitBuilder:
     """The daemon's built-in BuildKit, over ``/build?version=2`` (see the module)."""
 
     name = "buildkit"
+    #: A tar body reaches BuildKit as a remote context: its ``.dockerignore`` is not applied
+    #: (dockerui filters local contexts only), so the context must not rely on it.
+    reads_dockerignore = False
 
     def __init__(self, *, build_id: str | None = None) -> None:
         #: The ``buildid`` of the next build (a fresh one per build when not given).

@@ -4,23 +4,33 @@ The daemon does not apply ``.dockerignore`` (the docker CLI does), so this modul
 the context directory with the semantics of moby's patternmatcher and the CLI's walk. It
 does no network IO and reads only the files the user names; file contents are read in
 chunks while the archive is consumed, so a large context never sits in memory.
+
+A cell's Dockerfile sent with a context directory leaves the directory alone, as
+``docker build -f - DIR`` does (docker/cli ``AddDockerfileToBuildContext``): it goes in
+under a hidden name, ``.dockerfile.<20 hex>``, which is appended to the ``.dockerignore``
+that is sent (with ``.dockerignore`` itself when the directory has none), so the daemon
+leaves both out of ``COPY .`` and the directory's own ``Dockerfile`` is copied unchanged.
+The classic builder removes them (moby ``remotecontext``); BuildKit given a tar body does
+not (it reads the body as a remote context and applies no ``.dockerignore``), so there the
+hidden file stays visible to ``COPY .`` and only a BuildKit session can hide it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
 import stat
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from ..errors import ContextError
 
-__all__ = ["BuildContext", "DockerIgnore", "build_context"]
+__all__ = ["BuildContext", "DockerIgnore", "build_context", "hidden_dockerfile_name"]
 
 # Generated entries (cell Dockerfile, ``files``) get fixed metadata so that the same cell
 # text yields a byte-identical archive, and so the same daemon-side cache hits.
@@ -384,21 +394,67 @@ def _check_name(name: object, what: str) -> str:
     return normal
 
 
+DEFAULT_DOCKERFILE = "Dockerfile"
+_HIDDEN_PREFIX = ".dockerfile."
+
+
+def hidden_dockerfile_name(dockerfile: str, taken: Callable[[str], bool] = lambda _: False) -> str:
+    """The hidden name a cell's Dockerfile is sent under next to a context directory.
+
+    The CLI draws 20 random hex digits; these come from the text instead, so the same cell
+    sends a byte-identical archive (and the ``.dockerignore`` naming it stays the same,
+    which keeps the daemon's cache for a ``COPY .`` that copies it). ``taken`` says
+    whether a name is in use already (a file of the directory); then the next is tried.
+    """
+    seed = dockerfile.encode("utf-8", "surrogateescape")
+    for attempt in range(1000):
+        digest = hashlib.sha256(b"%d\0" % attempt + seed).hexdigest()
+        name = _HIDDEN_PREFIX + digest[:20]
+        if not taken(name):
+            return name
+    raise ContextError(
+        "cannot find a free hidden name for the cell's Dockerfile"
+    )  # pragma: no cover
+
+
+def _ignore_with(root: Path, generated: Mapping[str, bytes], hidden: str) -> bytes:
+    """The ``.dockerignore`` to send: the context's, plus the hidden Dockerfile's name."""
+    if ".dockerignore" in generated:
+        return generated[".dockerignore"] + b"\n" + hidden.encode() + b"\n"
+    path = root / ".dockerignore"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        # None before: the one sent names itself too, so COPY . adds no file at all.
+        return b".dockerignore\n" + hidden.encode() + b"\n"
+    except OSError as e:
+        raise ContextError(f"cannot read {path}: {e.strerror or e}") from e
+    return data + b"\n" + hidden.encode() + b"\n"
+
+
 def build_context(
     dockerfile: str | None,
     *,
-    dockerfile_path: str = "Dockerfile",
+    dockerfile_path: str = DEFAULT_DOCKERFILE,
     context_dir: str | os.PathLike[str] | None = None,
     files: Mapping[str, str | bytes] | None = None,
     chunk_size: int = 256 * 1024,
+    daemon_reads_dockerignore: bool = True,
 ) -> BuildContext:
     """Check the inputs and return the build context, streamed when iterated.
 
-    ``dockerfile`` (the cell text) is written at ``dockerfile_path``, replacing a file of
-    that name in ``context_dir``; when it is None the Dockerfile must come from
-    ``context_dir`` (or ``files``). ``files`` maps context paths to str (UTF-8) or bytes
-    and overrides files from the directory; like the cell's Dockerfile, these entries are
-    never subject to ``.dockerignore``. Raises :class:`ContextError` naming the culprit.
+    ``dockerfile`` (the cell text) is written at ``dockerfile_path`` when there is no
+    ``context_dir``; with one, it goes under a hidden name that the ``.dockerignore`` sent
+    excludes (see the module), and the result's ``dockerfile_path`` names it (the query's
+    ``dockerfile``). A ``dockerfile_path`` other than the default then is refused: it names
+    a file of the directory, which the cell's Dockerfile would not be. When ``dockerfile``
+    is None the Dockerfile is ``dockerfile_path`` from ``context_dir`` (or ``files``).
+    ``files`` maps context paths to str (UTF-8) or bytes and overrides files from the
+    directory; like the cell's Dockerfile, these entries are never subject to
+    ``.dockerignore``. ``daemon_reads_dockerignore`` False says the daemon leaves in what
+    the sent ``.dockerignore`` lists (BuildKit reads a tar body as a remote context and
+    applies none), so naming the hidden file there would only add a ``.dockerignore``.
+    Raises :class:`ContextError` naming the culprit.
     """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ContextError(f"chunk_size must be a positive integer, not {chunk_size!r}")
@@ -413,6 +469,22 @@ def build_context(
         if name in generated:
             raise ContextError(f"files key {key!r} names {name!r} a second time")
         generated[name] = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    root = None if context_dir is None else Path(context_dir)
+    if root is not None and not root.is_dir():
+        why = "is not a directory" if root.exists() else "does not exist"
+        raise ContextError(f"context directory {str(root)!r} {why}")
+    if dockerfile is not None and root is not None:
+        if df_path != DEFAULT_DOCKERFILE:
+            raise ContextError(
+                f"-f/--file {df_path!r} names a Dockerfile inside the context directory, but "
+                "the cell has its own: drop -f, or leave only a comment in the cell to build "
+                f"with {df_path!r}"
+            )
+        df_path = hidden_dockerfile_name(
+            dockerfile, lambda n: n in generated or os.path.lexists(root / n)
+        )
+        if daemon_reads_dockerignore:
+            generated[".dockerignore"] = _ignore_with(root, generated, df_path)
     if dockerfile is not None:
         if df_path in generated:
             raise ContextError(f"{df_path!r} is given both as the cell's Dockerfile and in files")
@@ -422,10 +494,6 @@ def build_context(
         if parent:
             raise ContextError(f"cannot add {name!r}: {parent!r} is not a directory")
 
-    root = None if context_dir is None else Path(context_dir)
-    if root is not None and not root.is_dir():
-        why = "is not a directory" if root.exists() else "does not exist"
-        raise ContextError(f"context directory {str(root)!r} {why}")
     if df_path not in generated:
         if root is None:
             raise ContextError("nothing to build: no Dockerfile and no context directory given")

@@ -605,9 +605,11 @@ OPTIONS: tuple[Option, ...] = (
         "dockerfile", ("-f", "--file"), Kind.TEXT, query="dockerfile", query_rank=1,
         cli_flag="-f", default="Dockerfile", metavar="PATH", aliases=("file",),
         checks=(_inside_context,),
-        help="Path of the Dockerfile inside the context (default: Dockerfile). The cell "
-        "text is written there; when the cell has no instructions (only a comment) and "
-        "--context is given, the file from the context directory is used.",
+        help="Path of the Dockerfile inside the context (default: Dockerfile). When the "
+        "cell has no instructions (only a comment) and --context is given, that file of "
+        "the directory is built. A cell's own Dockerfile leaves the directory's files "
+        "alone (sent under a hidden name, like docker build -f - DIR), so -f then goes "
+        "only without --context, naming where the cell text is written.",
     ),
     Option(
         "build_args", ("--build-arg",), Kind.PAIRS, query="buildargs", query_rank=19,

@@ -100,6 +100,8 @@ class Builder(Protocol):
     #   refuse_options(options)                 refuse options it ignores, before anything
     #   check_daemon(client, dockerfile, options, *, line_offset)   what this daemon can't
     #                                           do, after /version and before /build
+    #   reads_dockerignore: bool                whether the daemon drops what the sent
+    #                                           .dockerignore lists (default True)
 
 
 def _make_builder(name: str) -> Builder:
@@ -231,6 +233,7 @@ def execute(
             options = apply_docker_config(options, host=client.host)
             state.secret_args = tuple(sorted(options.secret_args))
         body = None
+        sent = options
         if not options.remote:
             from .context import build_context
 
@@ -239,9 +242,14 @@ def execute(
                 dockerfile_path=options.dockerfile,
                 context_dir=context_dir,
                 files=files,
+                daemon_reads_dockerignore=getattr(builder, "reads_dockerignore", True),
             )
+            if body.dockerfile_path != options.dockerfile:
+                # The cell's Dockerfile went in under a hidden name (next to a context
+                # directory): the query names it; messages keep the user's -f.
+                sent = options.replace(dockerfile=body.dockerfile_path)
         try:
-            response = builder.start(client, options, body)
+            response = builder.start(client, sent, body)
         except HTTPError as exc:
             # Errors before streaming: parse errors, bad tags, missing Dockerfile ...
             state.fail(builder.explain(exc.message, None, options, state))
