@@ -132,6 +132,29 @@ def test_tab_completion_through_the_kernel(kernel):
         assert expected in reply["content"]["matches"], reply["content"]
 
 
+def complete_in_kernel(kc, code):
+    msg_id = kc.complete(code, len(code))
+    while True:
+        reply = kc.get_shell_msg(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"]
+
+
+def test_tab_completion_in_a_cell_offers_docker_names_only(kernel, base_image):
+    _km, kc = kernel
+    cell = f"%%dockerbuild\nFROM {base_image} AS deps\nFROM {base_image}\n"
+    reply = complete_in_kernel(kc, cell + "COPY --from=")
+    # Was 334 Python names; the replaced range is what follows "=".
+    assert reply["matches"] == ["deps"], reply
+    assert reply["cursor_start"] == len(cell + "COPY --from=")
+    # Nothing at all where Docker has nothing to offer (was "and", "if", "in" ...).
+    assert complete_in_kernel(kc, cell + "RUN ech")["matches"] == []
+    assert complete_in_kernel(kc, "%%dockerbuild -t ")["matches"] == []
+    networks = complete_in_kernel(kc, "%%dockerbuild --network ")["matches"]
+    assert {"default", "host", "none"} <= set(networks) and "and" not in networks
+    assert base_image in complete_in_kernel(kc, "%dockerbuild_history loc")["matches"]
+
+
 @pytest.mark.parametrize(
     ("cell", "ename"),
     [
