@@ -141,6 +141,15 @@ def test_stage_names_after_target_on_the_magic_line(ip):
     assert complete(ip, line + "\n" + STAGES, len(line)) == ["test"]
 
 
+def test_declared_args_after_build_arg(ip):
+    line = "%%dockerbuild --build-arg "
+    cell = "\nARG BASE=local/busybox\nFROM $BASE\nARG PIP_INDEX\nARG BUILD_NO=1\n"
+    # In the order the Dockerfile declares them.
+    assert complete(ip, line + cell, len(line)) == ["BASE", "PIP_INDEX", "BUILD_NO"]
+    assert complete(ip, line + "B" + cell, len(line) + 1) == ["BASE", "BUILD_NO"]
+    assert complete(ip, line + "BASE=" + cell, len(line) + 5) == []  # the value is yours
+
+
 def test_networks_after_network(ip, no_daemon):
     assert complete(ip, "%%dockerbuild --network ") == ["default", "host", "none"]
     assert applied(ip, "%%dockerbuild --network=h") == ["%%dockerbuild --network=host"]

@@ -153,6 +153,16 @@ def test_comment_only_cell_builds_the_context_dockerfile(ip, base_image, tmp_pat
     assert [s.instruction for s in ip.user_ns["ctx"].steps][1] == "COPY hello.txt /"
 
 
+def test_file_flag_with_a_cell_dockerfile_and_context_is_refused(ip, base_image, tmp_path):
+    # -f names a file of the context; with the cell's own Dockerfile it would name nothing.
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Df").write_text(f"FROM {base_image}\n")
+    res = run(ip, f"%%dockerbuild --context {tmp_path} -f sub/Df\nFROM {base_image}\n")
+    err = res.error_in_exec
+    assert type(err).__name__ == "ContextError", err
+    assert "-f/--file 'sub/Df'" in str(err) and "leave only a comment" in str(err)
+
+
 def test_form_with_out_keeps_the_form(ip, base_image):
     res = run(ip, f"%%dockerbuild --form -t formout:1 --out myform\nFROM {base_image}\n")
     assert res.success, res.error_in_exec

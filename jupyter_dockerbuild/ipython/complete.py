@@ -8,7 +8,8 @@ kernel. What is offered, by where the cursor is:
   networks with ``none``, ``host`` and ``default``; after ``--target`` the stages of the
   cell's Dockerfile; after ``-f/--file`` the files of the ``--context`` directory (or of
   the working directory); after ``--context`` directories; after ``--builder`` its
-  choices; after ``--cache-from`` local images;
+  choices; after ``--cache-from`` local images; after ``--build-arg`` the ``ARG`` names
+  the cell declares;
 - the Dockerfile below it: instructions where one starts (not on a continued line or in a
   heredoc body, as :func:`~jupyter_dockerbuild.builder.dockerfile.parse` sees the cell);
   after ``FROM`` local images and earlier stages; after ``COPY``/``ADD`` the files of the
@@ -257,6 +258,10 @@ def _magic_line(before: str, cell: list[str], shell: Any) -> Answer:
 
         stages = parse("\n".join(cell[1:])).stages
         return _offer(value, [s.name for s in stages if s.name], "stage")
+    if option == "build_args" and "=" not in value:
+        from ..builder.dockerfile import declared_args
+
+        return _offer(value, [a.name for a in declared_args("\n".join(cell[1:]))], "arg")
     if option == "dockerfile":
         return _context_files(_flag_value(line_words, ("--context",)), value)
     if option == "context":
