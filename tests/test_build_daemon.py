@@ -166,7 +166,7 @@ _OWN_DOCKERFILE = "FROM dir-own\n# the directory's Dockerfile, not the cell's\n"
 # BuildKit reads a tar body as a remote context and applies no .dockerignore (moby's
 # builder-next hands it to dockerui as an HTTP context; dockerui filters local contexts
 # only), so the hidden Dockerfile stays visible to COPY . until the context goes through
-# a BuildKit session. Seen on 20.10 and 26.1.
+# a BuildKit session. Seen on 20.10, 26.1 and 28.5.
 _BUILDKIT_TAR_SHOWS_HIDDEN = pytest.mark.xfail(
     strict=True,
     reason="BuildKit applies no .dockerignore to a tar context: the hidden Dockerfile is "
