@@ -260,6 +260,32 @@ def test_a_daemon_that_never_answers_costs_only_the_timeout(ip, monkeypatch, tmp
         server.close()
 
 
+def test_a_slow_look_up_is_not_waited_for_and_serves_the_next_tab(ip, monkeypatch, tmp_path):
+    # Slow before any request (the first import of the HTTP stack took 0.5-3 s on a busy
+    # machine; the client's timeout does not cover it): Tab answers at once without the
+    # daemon's names, and the look-up finishing in the background serves the next Tab.
+    import jupyter_dockerbuild.engine.client as client_module
+
+    class SlowClient:
+        def __init__(self, host, timeout):
+            time.sleep(1.0)
+
+        def get_json(self, path, params=None):
+            return [{"Name": "slow-net"}]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(client_module, "DockerClient", SlowClient)
+    magics = ip.magics_manager.registry["DockerBuildMagics"]
+    monkeypatch.setattr(magics, "host", f"unix://{tmp_path}/slow.sock")
+    start = time.monotonic()
+    assert complete(ip, "%%dockerbuild --network ") == ["default", "host", "none"]
+    assert time.monotonic() - start < 0.9
+    time.sleep(1.0)
+    assert complete(ip, "%%dockerbuild --network ") == ["default", "host", "none", "slow-net"]
+
+
 def test_the_dockerfile_parser_is_not_imported_with_the_extension():
     # It made %load_ext three times slower (9.5 -> 28 ms); the matcher imports it.
     code = (

@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shlex
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ _TTL = 5.0  # seconds a daemon's answer is reused while typing
 _TIMEOUT = 0.5  # seconds a daemon may take before completion goes on without it
 _MAX_PATHS = 500  # a huge directory must not flood the menu
 _cache: dict[tuple[str, str | None], tuple[float, list[str]]] = {}
+_workers: dict[tuple[str, str | None], threading.Thread] = {}
 
 # Patterns as text: ``re`` compiles (and caches) them on the first completion, not with
 # the extension.
@@ -78,23 +80,42 @@ class Answer:
 # -- the daemon --------------------------------------------------------------------------------
 
 
-def _daemon_names(kind: str, host: str | None, ask: Callable[[Any], Iterable[str]]) -> list[str]:
-    """Names the daemon lists (cached briefly; empty if it does not answer in time)."""
-    stamp, names = _cache.get((kind, host), (0.0, []))
-    if time.monotonic() - stamp < _TTL:
-        return names
+def _fetch(key: tuple[str, str | None], ask: Callable[[Any], Iterable[str]]) -> None:
+    """Ask the daemon (in a worker thread) and cache the answer, or nothing on failure."""
     try:
         from ..engine.client import DockerClient
 
-        client = DockerClient(host, timeout=_TIMEOUT)
+        client = DockerClient(key[1], timeout=_TIMEOUT)
         try:
             names = sorted(set(ask(client)))
         finally:
             client.close()
-    except Exception:  # completion must never raise into the frontend
+    except Exception:  # a daemon that is down or slow: no names, never an error
         names = []
-    _cache[(kind, host)] = (time.monotonic(), names)
-    return names
+    _cache[key] = (time.monotonic(), names)
+
+
+def _daemon_names(kind: str, host: str | None, ask: Callable[[Any], Iterable[str]]) -> list[str]:
+    """Names the daemon lists: cached briefly, and never waited for longer than the timeout.
+
+    The look-up runs in a thread joined for at most ``_TIMEOUT``: the client's timeout
+    bounds each request, but not the first import of the HTTP stack (0.5-3 s on a busy
+    machine) nor endpoint discovery. A look-up that is late finishes in the background
+    and its answer serves the next Tab; meanwhile the last answer (or nothing) is offered.
+    """
+    key = (kind, host)
+    stamp, names = _cache.get(key, (0.0, []))
+    if time.monotonic() - stamp < _TTL:
+        return names
+    worker = _workers.get(key)
+    if worker is None or not worker.is_alive():
+        worker = threading.Thread(
+            target=_fetch, args=(key, ask), name=f"dockerbuild-complete-{kind}", daemon=True
+        )
+        _workers[key] = worker
+        worker.start()
+    worker.join(_TIMEOUT)
+    return _cache.get(key, (0.0, names))[1]
 
 
 def local_images(host: str | None = None) -> list[str]:
