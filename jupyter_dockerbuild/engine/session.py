@@ -344,7 +344,12 @@ class H2Server:
             try:
                 events = self._conn.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
-                # h2 has queued a GOAWAY naming the error; send it, then hang up.
+                # h2 has queued a GOAWAY naming the error (not for a bad preface:
+                # then it is queued here); send it, then hang up.
+                try:
+                    self._conn.close_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)
+                except h2.exceptions.ProtocolError:
+                    pass
                 self._flush()
                 self._end(f"the daemon sent invalid HTTP/2 ({type(exc).__name__})")
                 return
@@ -435,18 +440,27 @@ class H2Server:
             if not self._closing and self.ended is None:
                 self.ended = reason
             self._stop_locked()
+        self._hang_up()
 
     def _stop_locked(self) -> None:
+        """Cancel every call and tell the writer to stop after what is queued."""
         self._stopped.set()
         for call in list(self._calls.values()):
             call._ended = True
             call._cancel(GrpcError(grpc.CANCELLED, f"{call.method}: the session ended"))
         self._out.put(None)
+        self.cond.notify_all()
+
+    def _hang_up(self) -> None:
+        """Let the writer send what is queued (a GOAWAY), then shut the socket down."""
+        if threading.current_thread() is not self._writer:
+            # Bounded: a daemon that stopped reading must not keep close() waiting.
+            self._writer.join(2.0)
         try:
+            # shutdown (not close) is what wakes a recv blocked in the reader thread.
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.cond.notify_all()
 
     def close(self) -> None:
         """GOAWAY, close the socket, join every thread (handlers given a few seconds)."""
@@ -467,12 +481,8 @@ class H2Server:
                 except h2.exceptions.ProtocolError:
                     pass
                 self._flush()
-                self._out.put(None)  # the writer sends the GOAWAY, then stops
-        if threading.current_thread() is not self._writer:
-            self._writer.join(_JOIN_TIMEOUT)
-        with self.cond:
-            if not self._stopped.is_set():
                 self._stop_locked()
+        self._hang_up()
         for thread in (self._reader, self._writer):
             if thread is not threading.current_thread():
                 thread.join(_JOIN_TIMEOUT)
