@@ -38,6 +38,8 @@ class FakeDaemon:
         self.session = session
         #: The headers of each ``POST /session`` (name -> every value, as sent).
         self.session_headers: list[dict[str, list[str]]] = []
+        #: How many upgraded session connections the client has hung up.
+        self.sessions_ended = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,6 +98,7 @@ class FakeDaemon:
                             pass  # a silent daemon: never calls the session
                     except OSError:
                         pass
+                    fake.sessions_ended += 1
                     self.close_connection = True
                 elif "/build/cancel" in self.path:
                     # BuildKit's cancel by build id: the daemon answers 200, empty.
