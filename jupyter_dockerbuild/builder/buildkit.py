@@ -1,4 +1,4 @@
-"""The BuildKit builder: ``POST /build?version=2`` with the tar body, and no session.
+"""The BuildKit builder: ``POST /build?version=2`` with the tar body, through a session.
 
 What is specific to the daemon's built-in BuildKit, behind the pipeline's
 :class:`~jupyter_dockerbuild.builder.pipeline.Builder` protocol:
@@ -9,7 +9,11 @@ What is specific to the daemon's built-in BuildKit, behind the pipeline's
   runs RUN steps only on the ``default``, ``host`` or ``none`` network: each such flag
   fails with a sentence naming it and pointing at the classic builder. A ``# syntax=``
   line would make BuildKit pull a frontend image from a registry, and secret or ssh
-  mounts need a client session this package does not open: refused too.
+  mounts need services the session does not serve: refused too.
+- **The session** (:mod:`.session`, :meth:`BuildKitBuilder.prepare`): opened before the
+  context is made, named by ``session=<id>`` on ``/build``, closed by
+  :meth:`BuildKitBuilder.close` whatever happens; it serves what the providers add
+  (registry credentials today).
 - **What the daemon's frontend can parse** (:meth:`BuildKitBuilder.check_daemon`, after
   ``/version``, before ``/build``): Docker 20.10's built-in Dockerfile frontend (BuildKit
   0.8) has no heredocs and refuses ``COPY --link`` or ``RUN --network`` (measured: they
@@ -233,7 +237,7 @@ class BuildKitBuilder:
                 raise UnsupportedSyntax(
                     f"{label} {construct.line + line_offset} ({construct.text.strip()}): "
                     f"RUN --mount=type={kind.group(1) if kind else ''} needs {what} from a "
-                    "client session, which a build from a notebook does not open; COPY what "
+                    "client session, which the notebook's session does not serve; COPY what "
                     "the step needs, or pass it as --build-arg (visible in the image's history)",
                     construct=f"RUN --mount=type={kind.group(1) if kind else ''}",
                     line=construct.line,
