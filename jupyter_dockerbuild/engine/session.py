@@ -311,10 +311,23 @@ class H2Server:
             data = self._out.get()
             if data is None:
                 return
+            # What else is queued goes in the same write (a large send is many frames).
+            parts, stop = [data], False
+            while len(parts) < 256:
+                try:
+                    more = self._out.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                parts.append(more)
             try:
-                self.sock.sendall(data)
+                self.sock.sendall(b"".join(parts) if len(parts) > 1 else data)
             except OSError as exc:
                 self._end(f"the connection to the daemon broke ({exc.strerror or exc})")
+                return
+            if stop:
                 return
 
     def _read_loop(self, initial: bytes) -> None:
