@@ -179,7 +179,7 @@ class BuildKitBuilder:
             provider(plan)
         self.plan = plan
         # Kept before it opens: an interrupt during the upgrade still gets it closed.
-        self.session = Session(client, plan.services, shared_key=plan.shared_key)
+        self.session = Session(client, plan.services, shared_key=plan.shared_key, name=plan.name)
         self.session.open()
 
     @property

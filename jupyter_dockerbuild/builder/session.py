@@ -55,6 +55,8 @@ class SessionPlan:
     #: The daemon keeps what a session sent under this key (FileSync's incremental
     #: rebuilds); empty: none.
     shared_key: str = ""
+    #: The session's name in the daemon's logs (the CLI uses the context directory's).
+    name: str = "jupyter-dockerbuild"
     #: Called when the session closes (after the build), in order.
     on_close: list[Callable[[], None]] = field(default_factory=list)
 

@@ -219,9 +219,9 @@ def _health(stream: grpc.Stream) -> None:
 class H2Server:
     """The HTTP/2 server side of a session over a connected socket (after the 101).
 
-    ``initial`` is what was read past the HTTP/1.1 answer. ``on_end`` is called once
-    with a reason when the connection ends by itself (the daemon closed it, a
-    malformed frame), not when :meth:`close` is called.
+    ``initial`` is what was read past the HTTP/1.1 answer. :attr:`ended` says why the
+    connection ended by itself (the daemon closed it, a malformed frame); it stays None
+    when :meth:`close` ended it.
     """
 
     def __init__(
