@@ -664,3 +664,48 @@ def test_magic_uses_the_current_context(ip, tls_daemon, clean_docker_env):
         assert client.image_exists("jdb-tls-ctx:1")
     finally:
         client.close()
+
+
+# -- the BuildKit session over the same TLS connection settings ---------------------------
+
+
+@daemon
+def test_buildkit_session_over_tls(tls_daemon, tls_env):
+    """The session's own connection uses the same TLS files; a BuildKit build runs through it."""
+    import time as _time
+
+    from jupyter_dockerbuild.engine.session import HEALTH_CHECK, Session
+
+    tls_env(tls_daemon.certs.good)
+    client = DockerClient(tls_daemon.host)
+    try:
+        with Session(client, {}) as session:
+            deadline = _time.monotonic() + 15
+            while not session.calls.get(HEALTH_CHECK) and _time.monotonic() < deadline:
+                _time.sleep(0.1)
+            assert session.calls.get(HEALTH_CHECK, 0) >= 1
+        assert not session.alive and session.ended is None
+        result = jd.build(
+            "FROM scratch\nCOPY hello.txt /hello.txt\n",
+            files={"hello.txt": "hello over a TLS session\n"},
+            tags=["jdb-tls-test:session"],
+            host=tls_daemon.host,
+            builder="buildkit",
+        )
+        assert result.ok and result.builder == "buildkit"
+    finally:
+        client.close()
+
+
+@daemon
+def test_buildkit_session_with_the_wrong_ca_fails_like_any_request(tls_daemon, tls_env):
+    from jupyter_dockerbuild.engine.session import Session
+
+    tls_env(tls_daemon.certs.wrong_ca)
+    client = DockerClient(tls_daemon.host, version="1.41")
+    with pytest.raises(DaemonUnavailable) as err:
+        Session(client, {}).open()
+    msg = str(err.value)
+    assert msg.startswith(f"TLS handshake with the Docker daemon at {tls_daemon.host} failed")
+    assert "not signed by the CA in ca.pem in DOCKER_CERT_PATH" in msg
+    assert_no_paths(msg, tls_daemon.certs.root)

@@ -1,4 +1,4 @@
-"""The BuildKit builder: ``POST /build?version=2`` with the tar body, and no session.
+"""The BuildKit builder: ``POST /build?version=2`` with the tar body, through a session.
 
 What is specific to the daemon's built-in BuildKit, behind the pipeline's
 :class:`~jupyter_dockerbuild.builder.pipeline.Builder` protocol:
@@ -9,7 +9,11 @@ What is specific to the daemon's built-in BuildKit, behind the pipeline's
   runs RUN steps only on the ``default``, ``host`` or ``none`` network: each such flag
   fails with a sentence naming it and pointing at the classic builder. A ``# syntax=``
   line would make BuildKit pull a frontend image from a registry, and secret or ssh
-  mounts need a client session this package does not open: refused too.
+  mounts need services the session does not serve: refused too.
+- **The session** (:mod:`.session`, :meth:`BuildKitBuilder.prepare`): opened before the
+  context is made, named by ``session=<id>`` on ``/build``, closed by
+  :meth:`BuildKitBuilder.close` whatever happens; it serves what the providers add
+  (registry credentials today).
 - **What the daemon's frontend can parse** (:meth:`BuildKitBuilder.check_daemon`, after
   ``/version``, before ``/build``): Docker 20.10's built-in Dockerfile frontend (BuildKit
   0.8) has no heredocs and refuses ``COPY --link`` or ``RUN --network`` (measured: they
@@ -26,9 +30,10 @@ What is specific to the daemon's built-in BuildKit, behind the pipeline's
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DaemonError, DockerBuildError, OptionsError, StreamError, UnsupportedSyntax
@@ -38,6 +43,8 @@ from .state import BuildState
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import BuildResponse, DockerClient
+    from ..engine.session import Session
+    from .session import SessionPlan, SessionProvider
 
 __all__ = ["BuildKitBuilder", "buildkit_query", "daemon_version"]
 
@@ -126,9 +133,74 @@ class BuildKitBuilder:
     #: (dockerui filters local contexts only), so the context must not rely on it.
     reads_dockerignore = False
 
-    def __init__(self, *, build_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        build_id: str | None = None,
+        providers: Sequence[SessionProvider] | None = None,
+    ) -> None:
         #: The ``buildid`` of the next build (a fresh one per build when not given).
         self.build_id = build_id
+        #: What the build's session is made from (None: :data:`.session.PROVIDERS`).
+        self.providers = providers
+        #: The open session of the build under way, and its plan (see :meth:`prepare`).
+        self.session: Session | None = None
+        self.plan: SessionPlan | None = None
+
+    # -- the session -------------------------------------------------------------------
+
+    def prepare(
+        self,
+        client: DockerClient,
+        options: BuildOptions,
+        *,
+        dockerfile: str | None,
+        context_dir: str | os.PathLike[str] | None,
+        files: Mapping[str, str | bytes] | None,
+        docker_config: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Open the build's session (before the context and ``/build``).
+
+        Raises :class:`~jupyter_dockerbuild.errors.SessionError` with a sentence when
+        the daemon has no session to offer.
+        """
+        from ..engine.session import Session
+        from .session import PROVIDERS, SessionPlan
+
+        self.close()
+        plan = SessionPlan(
+            client,
+            options,
+            dockerfile=dockerfile,
+            context_dir=os.fspath(context_dir) if context_dir is not None else None,
+            files=files,
+            env=dict(os.environ if env is None else env),
+            docker_config=docker_config,
+        )
+        for provider in PROVIDERS if self.providers is None else self.providers:
+            provider(plan)
+        self.plan = plan
+        # Kept before it opens: an interrupt during the upgrade still gets it closed.
+        self.session = Session(client, plan.services, shared_key=plan.shared_key, name=plan.name)
+        self.session.open()
+
+    @property
+    def tar_body(self) -> bool:
+        """Whether the context goes as the request's tar body (False: the session sends it)."""
+        return self.plan.tar_body if self.plan is not None else True
+
+    def close(self) -> None:
+        """Close the build's session (called by the pipeline whatever happened)."""
+        session, self.session = self.session, None
+        plan, self.plan = self.plan, None
+        if session is not None:
+            session.close()
+        for done in plan.on_close if plan is not None else ():
+            try:
+                done()
+            except Exception:
+                pass
 
     # -- before any request ----------------------------------------------------------
 
@@ -171,7 +243,7 @@ class BuildKitBuilder:
                 raise UnsupportedSyntax(
                     f"{label} {construct.line + line_offset} ({construct.text.strip()}): "
                     f"RUN --mount=type={kind.group(1) if kind else ''} needs {what} from a "
-                    "client session, which a build from a notebook does not open; COPY what "
+                    "client session, which the notebook's session does not serve; COPY what "
                     "the step needs, or pass it as --build-arg (visible in the image's history)",
                     construct=f"RUN --mount=type={kind.group(1) if kind else ''}",
                     line=construct.line,
@@ -255,9 +327,12 @@ class BuildKitBuilder:
     ) -> BuildResponse:
         """Send ``POST /build?version=2``; cancelling the response cancels by ``buildid``."""
         build_id = self.build_id or f"jupyter-dockerbuild-{uuid.uuid4().hex}"
-        return client.build(
-            buildkit_query(options, build_id), body, options.headers(), build_id=build_id
-        )
+        query = buildkit_query(options, build_id)
+        if self.session is not None:
+            query.append(("session", self.session.id))
+        if self.plan is not None:
+            query += self.plan.query
+        return client.build(query, body, options.headers(), build_id=build_id)
 
     def fold(self, state: BuildState, events: list[dict[str, Any]]) -> None:
         """Fold decoded stream messages into the state."""
@@ -281,6 +356,12 @@ class BuildKitBuilder:
         lowered = message.lower()
         if not isinstance(state, BuildKitBuildState):
             return message
+        ended = self.session.ended if self.session is not None else None
+        if ended is not None or "no active session" in lowered:
+            # The daemon dropped the session (or never saw it): whatever it needed from
+            # the notebook failed with it; say so before the daemon's words.
+            why = ended or "the daemon did not find it"
+            return f"the BuildKit session ended during the build ({why}): {_short_error(message)}"
         if "invalid version" in lowered or ("buildkit" in lowered and "not supported" in lowered):
             if "network mode" not in lowered:
                 return f"the daemon does not run BuildKit builds ({message}); {_CLASSIC_HINT}"
