@@ -407,3 +407,40 @@ def test_go_mode() -> None:
     assert fs.go_mode(tarfile.DIRTYPE, 0o1777) == fs.MODE_DIR | fs.MODE_STICKY | 0o777
     assert fs.go_mode(tarfile.REGTYPE, 0o2755) == fs.MODE_SETGID | 0o755
     assert fs.go_mode(tarfile.SYMTYPE, 0o777) == fs.MODE_SYMLINK | 0o777
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+def test_the_context_transfer_shows_its_bytes_while_it_runs() -> None:
+    import bkcapture as bk
+    from bkcapture import Ts
+
+    from jupyter_dockerbuild.builder.buildkit_progress import BuildKitBuildState
+
+    state = BuildKitBuildState("FROM local/busybox\nCOPY . /app\n")
+    digest = "sha256:" + "c" * 64
+    started = Ts(1_700_000_000)
+    load = bk.vertex(digest, "[internal] load build context", started=started)
+    # BuildKit's progress handler for a local source: bytes so far, no total.
+    job = bk.vertex_status("transferring context:", digest, "transferring", 1_234_567, 0, started)
+    state.apply(bk.trace(bk.status_response(vertexes=(load,), statuses=(job,))))
+    assert state.snapshot().downloads == (("context", "1.23MB sent", 1_234_567, 0),)
+    status = state.kit.vertices[digest].statuses["transferring context:"]
+    assert status.current == 1_234_567
+    done = bk.vertex(digest, "[internal] load build context", started=started, completed=started)
+    state.apply(bk.trace(bk.status_response(vertexes=(done,))))
+    assert state.snapshot().downloads == ()
+
+
+def test_the_result_carries_the_senders_byte_count(tmp_path: Path) -> None:
+    from jupyter_dockerbuild.builder.state import BuildState
+
+    server = fs.FileSyncServer(fs.sync_dirs("FROM x\n", files={"a.txt": "abc", "b.txt": "de"}))
+    receive(server, {"dir-name": ["context"]})
+    state = BuildState("FROM x\n")
+    state.context_transfer = server.summary
+    got = state.result().context_transfer
+    assert got is not None and got.via == "filesync"
+    assert (got.data_bytes, got.files_sent, got.entries) == (5, 2, 2)
+    assert got.wire_bytes == server.transfers[0].wire_bytes > 5

@@ -60,6 +60,7 @@ from ..engine import grpc
 from ..engine.protobuf import bytes_field, fields, message_field, uint_field
 from ..errors import ContextError, GrpcError, StreamError
 from .context import GENERATED_DIR_MODE, GENERATED_MODE, DockerIgnore, build_context
+from .result import ContextTransfer
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.grpc import Services, Stream
@@ -453,6 +454,17 @@ class FileSyncServer:
         """Packet bytes sent so far, over every call."""
         with self._lock:
             return sum(t.wire_bytes for t in self.transfers)
+
+    def summary(self) -> ContextTransfer:
+        """The figures of every call so far, for the build's result."""
+        with self._lock:
+            return ContextTransfer(
+                via="filesync",
+                data_bytes=sum(t.data_bytes for t in self.transfers),
+                wire_bytes=sum(t.wire_bytes for t in self.transfers),
+                files_sent=sum(len(t.requested) for t in self.transfers),
+                entries=sum(t.stats for t in self.transfers),
+            )
 
     def diff_copy(self, stream: Stream) -> None:
         """One DiffCopy call: STATs, then REQ -> DATA until FIN."""
