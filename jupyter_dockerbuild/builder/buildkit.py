@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DaemonError, DockerBuildError, OptionsError, StreamError, UnsupportedSyntax
@@ -40,6 +40,7 @@ from .state import BuildState
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import BuildResponse, DockerClient
     from ..engine.session import Session
+    from .result import ContextTransfer
     from .session import SessionPlan, SessionProvider
 
 __all__ = ["BuildKitBuilder", "buildkit_query", "daemon_version"]
@@ -174,6 +175,14 @@ class BuildKitBuilder:
             provider(plan)
         self.plan = plan
         self.session = open_build_session(plan)
+
+    @property
+    def context_transfer(self) -> Callable[[], ContextTransfer] | None:
+        """The figures of the context sent through the session (None: a tar body)."""
+        from .filesync import sender_of
+
+        server = sender_of(self.plan.services) if self.plan is not None else None
+        return server.summary if server is not None else None
 
     @property
     def tar_body(self) -> bool:

@@ -53,7 +53,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote_plus
 
 from ..engine import grpc
@@ -63,8 +63,10 @@ from .context import GENERATED_DIR_MODE, GENERATED_MODE, DockerIgnore, build_con
 from .result import ContextTransfer
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engine.grpc import Services, Stream
+    from ..engine.client import DockerClient
+    from ..engine.grpc import Handler, Services, Stream
     from .context import ContextEntry
+    from .options import BuildOptions
 
 __all__ = [
     "DIFF_COPY",
@@ -73,6 +75,8 @@ __all__ = [
     "SyncTree",
     "Transfer",
     "go_mode",
+    "provide_context",
+    "sender_of",
     "shared_key",
     "sync_dirs",
 ]
@@ -564,3 +568,97 @@ class FileSyncServer:
         finally:
             if fd >= 0:
                 os.close(fd)
+
+
+# -- the build's session -----------------------------------------------------------------
+
+#: ``JUPYTER_DOCKERBUILD_CONTEXT``: ``filesync`` (through the session), ``tar`` (the
+#: request body), ``auto`` (the default: see :func:`use_filesync`).
+CONTEXT_ENV = "JUPYTER_DOCKERBUILD_CONTEXT"
+_CONTEXT_MODES = ("auto", "filesync", "tar")
+#: What ``/info`` says about a daemon whose images live in containerd (Docker 24+ with
+#: the containerd-snapshotter feature, the default of fresh Docker 29 installs): there a
+#: BuildKit build with a tar body does not work at all (moby/moby#47717).
+_CONTAINERD_DRIVER_TYPE = "io.containerd.snapshotter.v1"
+#: With the classic store, whether ``auto`` sends the context through the session too.
+FILESYNC_BY_DEFAULT = True
+
+
+class _Plan(Protocol):
+    """What :func:`provide_context` reads and fills in :class:`.session.SessionPlan`."""
+
+    client: DockerClient
+    options: BuildOptions
+    dockerfile: str | None
+    context_dir: str | None
+    files: Mapping[str, str | bytes] | None
+    env: Mapping[str, str]
+    services: dict[str, Handler]
+    query: list[tuple[str, str]]
+    tar_body: bool
+    shared_key: str
+
+
+def containerd_store(info: Mapping[str, object]) -> bool:
+    """Whether ``/info`` describes a daemon with the containerd image store."""
+    status = info.get("DriverStatus")
+    for row in status if isinstance(status, list) else ():
+        if isinstance(row, (list, tuple)) and len(row) == 2 and row[0] == "driver-type":
+            return str(row[1]).startswith(_CONTAINERD_DRIVER_TYPE)
+    return False
+
+
+def use_filesync(client: DockerClient, env: Mapping[str, str]) -> bool:
+    """Whether this build's context goes through FileSync rather than a tar body.
+
+    ``JUPYTER_DOCKERBUILD_CONTEXT=tar|filesync`` decides; otherwise (``auto``) FileSync
+    on the containerd image store, where the tar body cannot work, and elsewhere as
+    :data:`FILESYNC_BY_DEFAULT` says.
+    """
+    from ..errors import OptionsError
+
+    mode = (env.get(CONTEXT_ENV) or "auto").strip().lower()
+    if mode not in _CONTEXT_MODES:
+        raise OptionsError(f"{CONTEXT_ENV}={env.get(CONTEXT_ENV)!r}: say filesync, tar or auto")
+    if mode != "auto":
+        return mode == "filesync"
+    if FILESYNC_BY_DEFAULT:
+        return True
+    return containerd_store(client.get_json("/info"))
+
+
+def notebook_identity(env: Mapping[str, str]) -> str:
+    """Who builds: this host and user, and the notebook when Jupyter names it."""
+    import socket
+
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return f"{socket.gethostname()}:{uid}:{env.get('JPY_SESSION_NAME', '')}"
+
+
+def provide_context(plan: _Plan) -> None:
+    """The session provider: serve the context through FileSync instead of a tar body.
+
+    Adds ``DiffCopy`` to the services, ``remote=client-session`` to ``/build``, and the
+    shared key of this notebook and context directory. Nothing for a remote context
+    (``--context`` a URL), nor when :func:`use_filesync` says tar.
+    """
+    if plan.options.remote or not use_filesync(plan.client, plan.env):
+        return
+    dirs = sync_dirs(
+        plan.dockerfile,
+        dockerfile_path=plan.options.dockerfile,
+        context_dir=plan.context_dir,
+        files=plan.files,
+    )
+    server = FileSyncServer(dirs)
+    plan.services.update(server.services)
+    plan.query.append(("remote", "client-session"))
+    plan.tar_body = False
+    plan.shared_key = shared_key(plan.context_dir, notebook_identity(plan.env))
+
+
+def sender_of(services: Mapping[str, Handler]) -> FileSyncServer | None:
+    """The FileSync sender behind a session's services (None: the context went as tar)."""
+    handler = services.get(DIFF_COPY)
+    server = getattr(handler, "__self__", None)
+    return server if isinstance(server, FileSyncServer) else None

@@ -246,6 +246,8 @@ def execute(
                 docker_config=docker_config,
                 env=env,
             )
+            # The session's context sender counts what it sent, for the result.
+            state.context_transfer = getattr(builder, "context_transfer", None)
         body = None
         if not options.remote and getattr(builder, "tar_body", True):
             from .context import build_context
