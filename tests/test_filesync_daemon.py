@@ -240,3 +240,17 @@ def _engine_log() -> Path | None:
         f"jupyter-dockerbuild-engine-{match.group(1)}.log"
     )
     return path if path.exists() else None
+
+
+def test_dockerfile_from_a_subfolder_of_the_context(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, base_image: str, tag_prefix: str
+) -> None:
+    root = make_context(tmp_path / "ctx")
+    (root / "docker").mkdir()
+    (root / "docker" / "Dockerfile.dev").write_text(f"FROM {base_image}\nCOPY . /app\n{LIST_APP}")
+    result = build(
+        monkeypatch, "filesync", None, context=root, file="docker/Dockerfile.dev", tags=[tag_prefix]
+    )
+    files = listing(result)
+    assert "./docker/Dockerfile.dev" in files and "./src/main.py" in files
+    assert ("dockerfile", "docker/Dockerfile.dev") in result.context_transfer.sent  # type: ignore[union-attr]
