@@ -1,4 +1,4 @@
-"""The BuildKit builder: ``POST /build?version=2`` with the tar body, and no session.
+"""The BuildKit builder: ``POST /build?version=2`` with the tar body, through a session.
 
 What is specific to the daemon's built-in BuildKit, behind the pipeline's
 :class:`~jupyter_dockerbuild.builder.pipeline.Builder` protocol:
@@ -9,7 +9,11 @@ What is specific to the daemon's built-in BuildKit, behind the pipeline's
   runs RUN steps only on the ``default``, ``host`` or ``none`` network: each such flag
   fails with a sentence naming it and pointing at the classic builder. A ``# syntax=``
   line would make BuildKit pull a frontend image from a registry, and secret or ssh
-  mounts need a client session this package does not open: refused too.
+  mounts need services the session does not serve: refused too.
+- **The session** (:mod:`.session`, :meth:`BuildKitBuilder.prepare`): opened before the
+  context is made, named by ``session=<id>`` on ``/build``, closed by
+  :meth:`BuildKitBuilder.close` whatever happens; it serves what the providers add
+  (registry credentials today).
 - **What the daemon's frontend can parse** (:meth:`BuildKitBuilder.check_daemon`, after
   ``/version``, before ``/build``): Docker 20.10's built-in Dockerfile frontend (BuildKit
   0.8) has no heredocs and refuses ``COPY --link`` or ``RUN --network`` (measured: they
@@ -159,7 +163,8 @@ class BuildKitBuilder:
         Raises :class:`~jupyter_dockerbuild.errors.SessionError` with a sentence when
         the daemon has no session to offer.
         """
-        from .session import PROVIDERS, SessionPlan, open_build_session
+        from ..engine.session import Session
+        from .session import PROVIDERS, SessionPlan
 
         self.close()
         plan = SessionPlan(
@@ -174,7 +179,9 @@ class BuildKitBuilder:
         for provider in PROVIDERS if self.providers is None else self.providers:
             provider(plan)
         self.plan = plan
-        self.session = open_build_session(plan)
+        # Kept before it opens: an interrupt during the upgrade still gets it closed.
+        self.session = Session(client, plan.services, shared_key=plan.shared_key)
+        self.session.open()
 
     @property
     def context_transfer(self) -> Callable[[], ContextTransfer] | None:
@@ -242,7 +249,7 @@ class BuildKitBuilder:
                 raise UnsupportedSyntax(
                     f"{label} {construct.line + line_offset} ({construct.text.strip()}): "
                     f"RUN --mount=type={kind.group(1) if kind else ''} needs {what} from a "
-                    "client session, which a build from a notebook does not open; COPY what "
+                    "client session, which the notebook's session does not serve; COPY what "
                     "the step needs, or pass it as --build-arg (visible in the image's history)",
                     construct=f"RUN --mount=type={kind.group(1) if kind else ''}",
                     line=construct.line,
@@ -370,6 +377,12 @@ class BuildKitBuilder:
                 f"context as a tar body (moby/moby#47717); unset {CONTEXT_ENV} (it says tar) "
                 "so that the context goes through the session"
             )
+        ended = self.session.ended if self.session is not None else None
+        if ended is not None or "no active session" in lowered:
+            # The daemon dropped the session (or never saw it): whatever it needed from
+            # the notebook failed with it; say so before the daemon's words.
+            why = ended or "the daemon did not find it"
+            return f"the BuildKit session ended during the build ({why}): {_short_error(message)}"
         if "invalid version" in lowered or ("buildkit" in lowered and "not supported" in lowered):
             if "network mode" not in lowered:
                 return f"the daemon does not run BuildKit builds ({message}); {_CLASSIC_HINT}"

@@ -28,9 +28,8 @@ from .options import BuildOptions
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import DockerClient
     from ..engine.grpc import Handler
-    from ..engine.session import Session
 
-__all__ = ["PROVIDERS", "SessionPlan", "SessionProvider", "open_build_session", "registry_auth"]
+__all__ = ["PROVIDERS", "SessionPlan", "SessionProvider", "registry_auth"]
 
 
 @dataclass
@@ -82,12 +81,3 @@ def filesync_context(plan: SessionPlan) -> None:
 
 #: The providers every BuildKit build's session is made from, in order.
 PROVIDERS: list[SessionProvider] = [registry_auth, filesync_context]
-
-
-def open_build_session(plan: SessionPlan) -> Session:
-    """Open the session for ``plan`` (raises :class:`~..errors.SessionError`)."""
-    from ..engine.session import Session
-
-    session = Session(plan.client, plan.services, shared_key=plan.shared_key)
-    session.open()
-    return session
