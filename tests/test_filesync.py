@@ -499,3 +499,26 @@ def test_context_mode_from_the_environment() -> None:
     assert fs.containerd_store(containerd.info) and not fs.containerd_store(classic.info)
     with pytest.raises(OptionsError, match="JUPYTER_DOCKERBUILD_CONTEXT='zip'"):
         fs.use_filesync(classic, {fs.CONTEXT_ENV: "zip"})  # type: ignore[arg-type]
+
+
+def test_empty_files_and_a_cancelled_send_close_the_file(tmp_path: Path) -> None:
+    root = tmp_path / "ctx"
+    root.mkdir()
+    (root / "empty").write_bytes(b"")
+    (root / "big").write_bytes(b"x" * (3 * fs.CHUNK_SIZE))
+    server = fs.FileSyncServer(fs.sync_dirs("FROM x\n", context_dir=root))
+    got, _ = receive(server, {"dir-name": ["context"]})
+    assert got["empty"][1] == b"" and len(got["big"][1]) == 3 * fs.CHUNK_SIZE
+
+    class Cancelled(FakeStream):
+        def send(self, message: bytes) -> None:
+            if b"x" * 100 in message:  # the first piece of the big file
+                raise GrpcError(1, "cancelled by the daemon")
+            super().send(message)
+
+    before = len(os.listdir("/proc/self/fd"))
+    stream = Cancelled({"dir-name": ["context"]})
+    stream.to_handler.put(uint_field(1, fs.PACKET_REQ) + uint_field(3, 0))  # "big"
+    with pytest.raises(GrpcError, match="cancelled"):
+        fs.FileSyncServer(fs.sync_dirs("FROM x\n", context_dir=root)).diff_copy(stream)
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -43,6 +43,7 @@ as the build's error (``error from sender: ...``), and is kept in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -528,11 +529,14 @@ class FileSyncServer:
     def _send_file(
         self, ident: int, entry: SyncEntry, send: Callable[[bytes], None], record: Transfer
     ) -> None:
+        # closing(): a send that fails mid-file (the call was cancelled) closes the file
+        # now, not whenever the generator is collected.
         try:
-            for piece in self._contents(entry):
-                send(packet(PACKET_DATA, ident=ident, data=piece))
-                with self._lock:
-                    record.data_bytes += len(piece)
+            with contextlib.closing(self._contents(entry)) as pieces:
+                for piece in pieces:
+                    send(packet(PACKET_DATA, ident=ident, data=piece))
+                    with self._lock:
+                        record.data_bytes += len(piece)
         except ContextError as e:
             with self._lock:
                 self.error = self.error or e
