@@ -20,6 +20,7 @@ from fakedaemon import FakeDaemon
 
 from jupyter_dockerbuild.builder import session as build_session
 from jupyter_dockerbuild.builder.buildkit import BuildKitBuilder
+from jupyter_dockerbuild.builder.filesync import DIFF_COPY
 from jupyter_dockerbuild.builder.options import BuildOptions
 from jupyter_dockerbuild.builder.pipeline import execute
 from jupyter_dockerbuild.builder.state import BuildState
@@ -94,7 +95,9 @@ def test_the_session_opens_before_build_and_names_it(tmp_path, monkeypatch) -> N
     [session_id] = headers["X-Docker-Expose-Session-Uuid"]
     assert _queries(fake)[0]["session"] == session_id
     assert headers["Upgrade"] == ["h2c"] and headers["Connection"] == ["Upgrade"]
-    assert headers["X-Docker-Expose-Session-Grpc-Method"] == [HEALTH_CHECK, CREDENTIALS]
+    # The context goes through the session too (FileSync, the default with BuildKit).
+    assert headers["X-Docker-Expose-Session-Grpc-Method"] == [HEALTH_CHECK, CREDENTIALS, DIFF_COPY]
+    assert _queries(fake)[0]["remote"] == "client-session"
 
 
 def test_without_the_docker_config_no_credentials_are_offered() -> None:
@@ -102,7 +105,7 @@ def test_without_the_docker_config_no_credentials_are_offered() -> None:
         build(fake, docker_config=False)
         _wait_ended(fake)
     [headers] = fake.session_headers
-    assert headers["X-Docker-Expose-Session-Grpc-Method"] == [HEALTH_CHECK]
+    assert headers["X-Docker-Expose-Session-Grpc-Method"] == [HEALTH_CHECK, DIFF_COPY]
 
 
 def test_a_failed_build_closes_the_session() -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DaemonError, DockerBuildError, OptionsError, StreamError, UnsupportedSyntax
@@ -44,6 +44,7 @@ from .state import BuildState
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import BuildResponse, DockerClient
     from ..engine.session import Session
+    from .result import ContextTransfer
     from .session import SessionPlan, SessionProvider
 
 __all__ = ["BuildKitBuilder", "buildkit_query", "daemon_version"]
@@ -184,6 +185,14 @@ class BuildKitBuilder:
         # Kept before it opens: an interrupt during the upgrade still gets it closed.
         self.session = Session(client, plan.services, shared_key=plan.shared_key, name=plan.name)
         self.session.open()
+
+    @property
+    def context_transfer(self) -> Callable[[], ContextTransfer] | None:
+        """The figures of the context sent through the session (None: a tar body)."""
+        from .filesync import sender_of
+
+        server = sender_of(self.plan.services) if self.plan is not None else None
+        return server.summary if server is not None else None
 
     @property
     def tar_body(self) -> bool:
@@ -356,6 +365,21 @@ class BuildKitBuilder:
         lowered = message.lower()
         if not isinstance(state, BuildKitBuildState):
             return message
+        from .filesync import CONTEXT_ENV, sender_of
+
+        sender = sender_of(self.plan.services) if self.plan is not None else None
+        if sender is not None and sender.error is not None:
+            # A file of the context could not be sent (the daemon says "error from
+            # sender: ..."): the notebook's own sentence names the file.
+            return str(sender.error)
+        if "build-context-" in message and "remote build context" in lowered:
+            # moby/moby#47717: with the containerd image store the daemon fetches a tar
+            # body from its made-up URL http://build-context-<id> over the network.
+            return (
+                "the daemon keeps its images in containerd, where BuildKit cannot read the "
+                f"context as a tar body (moby/moby#47717); unset {CONTEXT_ENV} (it says tar) "
+                "so that the context goes through the session"
+            )
         ended = self.session.ended if self.session is not None else None
         if ended is not None or "no active session" in lowered:
             # The daemon dropped the session (or never saw it): whatever it needed from

@@ -248,6 +248,8 @@ def execute(
                 docker_config=docker_config,
                 env=env,
             )
+            # The session's context sender counts what it sent, for the result.
+            state.context_transfer = getattr(builder, "context_transfer", None)
         body = None
         sent = options
         if not options.remote and getattr(builder, "tar_body", True):

@@ -74,5 +74,12 @@ def registry_auth(plan: SessionPlan) -> None:
     plan.services.update(RegistryAuth(env=plan.env).services())
 
 
+def filesync_context(plan: SessionPlan) -> None:
+    """The context through FileSync instead of a tar body (see :mod:`.filesync`)."""
+    from .filesync import provide_context
+
+    provide_context(plan)
+
+
 #: The providers every BuildKit build's session is made from, in order.
-PROVIDERS: list[SessionProvider] = [registry_auth]
+PROVIDERS: list[SessionProvider] = [registry_auth, filesync_context]
