@@ -245,10 +245,6 @@ class BuildKitBuilder:
 
             # Whatever carries the context: a foreign platform would reach a registry.
             check_base_platforms(client, dockerfile, options, line_offset=line_offset)
-        if not options.remote:
-            refused = tar_context_refusal(client)
-            if refused is not None:
-                raise DaemonError(refused)
         if options.network == "default" and not _has_bridge(client):
             raise OptionsError(
                 "--network default: the daemon has no default bridge network (it was started "
@@ -301,7 +297,15 @@ class BuildKitBuilder:
     def start(
         self, client: DockerClient, options: BuildOptions, body: Iterable[bytes] | None
     ) -> BuildResponse:
-        """Send ``POST /build?version=2``; cancelling the response cancels by ``buildid``."""
+        """Send ``POST /build?version=2``; cancelling the response cancels by ``buildid``.
+
+        A context going as the tar body is refused first where the daemon cannot read
+        it (:func:`tar_context_refusal`); nothing has been sent then.
+        """
+        if body is not None and getattr(self, "tar_body", True) and not options.remote:
+            refused = tar_context_refusal(client)
+            if refused is not None:
+                raise DaemonError(refused)
         build_id = self.build_id or f"jupyter-dockerbuild-{uuid.uuid4().hex}"
         return client.build(
             buildkit_query(options, build_id), body, options.headers(), build_id=build_id
