@@ -3,6 +3,7 @@
 Run as root on a machine with the modern engines (``scripts/modern-engine.sh``)::
 
     bench/run.sh --session [--quick] [--runs N] [--only big,small] [--engine trixie]
+                           [--tools ours,buildx,classic]
 
 Three tools build the same context on the same daemon (the trixie engine by default,
 Docker 26.1), every connection going through :class:`wirecount.WireCounter`, a
@@ -10,7 +11,8 @@ unix-socket proxy that counts what the client sent:
 
 * ``ours``    ``jupyter_dockerbuild.build(context=DIR, builder="buildkit")`` in this
   (warm) process: the context as a tar body, or through the session's FileSync where
-  the package does that (the counter tells which: ``build`` or ``session`` bytes)
+  the package does that (the counter tells which: ``build`` or ``session`` bytes);
+  ``ours-tar`` and ``ours-filesync`` force one (``JUPYTER_DOCKERBUILD_CONTEXT``)
 * ``buildx``  ``docker buildx build --builder default`` (the daemon's own BuildKit, the
   ``docker`` driver), Debian 13's docker-buildx run in the engine's chroot (installed
   by ``scripts/modern-engine.sh buildx``), a fresh process per build as users run it
@@ -19,12 +21,15 @@ unix-socket proxy that counts what the client sent:
 
 Scenarios:
 
-* ``big``   a 1 GiB context in 2,000 files (``COPY . /data``); each tool has a context
-  directory of its own (its own random bytes, so no tool reuses another's BuildKit cache
-  or the daemon's copy of another's context). One cold build, then per run: one file
-  rewritten with new bytes, rebuild; the rebuild's time and the bytes sent are measured.
-  Targets: the rebuild sends under 1 % of the context, takes at most 1.1x buildx's time
-  and under 0.1x the classic CLI's.
+* ``big``   a 1 GiB context in 2,000 files; each tool has a context directory of its own
+  (its own random bytes, so no tool reuses another's BuildKit cache or the daemon's copy
+  of another's context). Two Dockerfiles in turn: ``COPY . /data`` (the daemon copies the
+  whole 1 GiB into a new layer at every rebuild, whoever sends the context) and
+  ``COPY data/d00 /d00`` (one folder, 5 %: the context transfer is most of the time).
+  For each: a first build, then per run one file that step copies rewritten with new
+  bytes and a rebuild, whose time and bytes sent are measured. Targets: the rebuild
+  sends under 1 % of the context, takes at most 1.1x buildx's time and under 0.1x the
+  classic CLI's.
 * ``small`` a 6-step build of a one-file context, cold (``--no-cache``) and fully cached;
   target: within 1.1x buildx.
 
@@ -64,6 +69,8 @@ import jupyter_dockerbuild as jd  # noqa: E402
 BASE = "local/busybox:latest"
 TAG_REPO = "jdb-bench-session"
 TOOLS = ("ours", "buildx", "classic")
+#: ``ours-tar`` / ``ours-filesync``: ours with ``JUPYTER_DOCKERBUILD_CONTEXT`` set so.
+CONTEXT_ENV = "JUPYTER_DOCKERBUILD_CONTEXT"
 SMALL_DOCKERFILE = (
     f"FROM {BASE}\nENV BENCH=1\nWORKDIR /work\nCOPY hello.txt /work/\n"
     "RUN echo five > /work/five\nRUN for i in 1 2 3; do echo line $i; done\n"
@@ -143,7 +150,7 @@ def make_context(root: Path, total: int, files: int) -> None:
 
 
 def change_one_file(root: Path, run: int, files: int) -> Path:
-    """Rewrite one file (a different one each run) with new bytes of the same size."""
+    """Rewrite one of the first ``files`` files (another each run) with new bytes."""
     i = (run * 37) % files
     path = root / "data" / f"d{i // 100:02d}" / f"f{i:04d}.bin"
     path.write_bytes(os.urandom(path.stat().st_size))
@@ -168,14 +175,23 @@ class Runner:
         proxy.reset()
         tag = self.tag()
         t0 = time.perf_counter()
-        if tool == "ours":
-            result = jd.build(
-                context=str(ctx),
-                builder="buildkit",
-                host=self.engine.host,
-                tags=[tag],
-                no_cache=no_cache,
-            )
+        if tool.startswith("ours"):
+            mode = tool.partition("-")[2]
+            saved = os.environ.pop(CONTEXT_ENV, None)
+            if mode:
+                os.environ[CONTEXT_ENV] = mode
+            try:
+                result = jd.build(
+                    context=str(ctx),
+                    builder="buildkit",
+                    host=self.engine.host,
+                    tags=[tag],
+                    no_cache=no_cache,
+                )
+            finally:
+                os.environ.pop(CONTEXT_ENV, None)
+                if saved is not None:
+                    os.environ[CONTEXT_ENV] = saved
             ok, detail = result.ok and result.builder == "buildkit", ""
         else:
             where = self.engine.in_chroot(ctx)
@@ -222,11 +238,22 @@ def _transport(by_kind: dict[str, dict[str, int]]) -> str:
 # -- scenarios -----------------------------------------------------------------------
 
 
-def bench_big(runner: Runner, work: Path, quick: bool, runs: int) -> dict[str, Any]:
+#: The two Dockerfiles of the big context: the whole context into the image (the daemon
+#: copies 1 GiB into a new layer at every rebuild, for every tool), and one folder of it
+#: (5 %: what the context transfer costs shows).
+BIG_VARIANTS = {
+    "all": ("COPY . /data", None),
+    "part": ("COPY data/d00 /d00", 100),
+}
+
+
+def bench_big(
+    runner: Runner, work: Path, quick: bool, runs: int, tools: list[str]
+) -> dict[str, Any]:
     total, files = (32 << 20, 200) if quick else (1 << 30, 2000)
-    out: dict[str, Any] = {"context_bytes": total, "files": files, "runs": runs, "tools": {}}
+    out: dict[str, Any] = {"context_bytes": total, "files": files, "runs": runs}
     dirs = {}
-    for tool in TOOLS:
+    for tool in tools:
         dirs[tool] = work / f"big-{tool}"
         t0 = time.perf_counter()
         make_context(dirs[tool], total, files)
@@ -234,62 +261,77 @@ def bench_big(runner: Runner, work: Path, quick: bool, runs: int) -> dict[str, A
             f"big: {tool}'s context ({total >> 20} MiB, {files} files) "
             f"in {time.perf_counter() - t0:.1f} s"
         )
-    for tool in TOOLS:
-        first = runner.run(tool, dirs[tool])
-        log(f"big: {tool} first build {first['seconds']:.2f} s, {first['up'] / 2**20:.1f} MiB up")
-        out["tools"][tool] = {"first": first, "rebuilds": []}
-    for run in range(runs):
-        for tool in TOOLS:
-            changed = change_one_file(dirs[tool], run, files)
-            res = runner.run(tool, dirs[tool])
-            res["changed_bytes"] = changed.stat().st_size
-            out["tools"][tool]["rebuilds"].append(res)
+    for variant, (step, within) in BIG_VARIANTS.items():
+        res_v: dict[str, Any] = {"step": step, "tools": {}}
+        out[variant] = res_v
+        for tool in tools:
+            (dirs[tool] / "Dockerfile").write_text(f"FROM {BASE}\n{step}\n")
+            first = runner.run(tool, dirs[tool])
             log(
-                f"big: run {run + 1}/{runs} {tool} rebuild {res['seconds']:.2f} s, "
-                f"{res['up'] / 2**10:.0f} KiB up ({_transport(res['by_kind'])})"
+                f"big {variant}: {tool} first build {first['seconds']:.2f} s, "
+                f"{first['up'] / 2**20:.1f} MiB up"
             )
-    for tool in TOOLS:
-        rebuilds = out["tools"][tool]["rebuilds"]
-        out["tools"][tool]["seconds"] = _stats([r["seconds"] for r in rebuilds])
-        out["tools"][tool]["up"] = _stats([r["up"] for r in rebuilds])
-        out["tools"][tool]["transport"] = _transport(rebuilds[-1]["by_kind"])
-    ours = out["tools"]["ours"]
-    out["ratios"] = {
-        "ours_bytes_of_context": ours["up"]["median"] / total,
-        "ours_time_vs_buildx": ours["seconds"]["median"]
-        / out["tools"]["buildx"]["seconds"]["median"],
-        "ours_time_vs_classic": ours["seconds"]["median"]
-        / out["tools"]["classic"]["seconds"]["median"],
-    }
-    for tool in TOOLS:
+            res_v["tools"][tool] = {"first": first, "rebuilds": []}
+        for run in range(runs):
+            for k, tool in enumerate(tools):
+                # A file of its own per build: no build finds another's COPY in the cache.
+                n = run * len(tools) + k + (0 if variant == "all" else 1000)
+                changed = change_one_file(dirs[tool], n, within or files)
+                res = runner.run(tool, dirs[tool])
+                res["changed_bytes"] = changed.stat().st_size
+                res_v["tools"][tool]["rebuilds"].append(res)
+                log(
+                    f"big {variant}: run {run + 1}/{runs} {tool} rebuild {res['seconds']:.2f} s, "
+                    f"{res['up'] / 2**10:.0f} KiB up ({_transport(res['by_kind'])})"
+                )
+        for tool in tools:
+            row = res_v["tools"][tool]
+            row["seconds"] = _stats([r["seconds"] for r in row["rebuilds"]])
+            row["up"] = _stats([r["up"] for r in row["rebuilds"]])
+            row["transport"] = _transport(row["rebuilds"][-1]["by_kind"])
+        res_v["ratios"] = {
+            tool: {
+                "bytes_of_context": res_v["tools"][tool]["up"]["median"] / total,
+                "time_vs_buildx": res_v["tools"][tool]["seconds"]["median"]
+                / res_v["tools"]["buildx"]["seconds"]["median"],
+                "time_vs_classic": res_v["tools"][tool]["seconds"]["median"]
+                / res_v["tools"]["classic"]["seconds"]["median"],
+            }
+            for tool in tools
+            if tool.startswith("ours") and "buildx" in tools and "classic" in tools
+        }
+    for tool in tools:
         shutil.rmtree(dirs[tool])
     return out
 
 
-def bench_small(runner: Runner, work: Path, runs: int) -> dict[str, Any]:
+def bench_small(runner: Runner, work: Path, runs: int, tools: list[str]) -> dict[str, Any]:
     ctx = work / "small"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text(SMALL_DOCKERFILE)
     (ctx / "hello.txt").write_text("hello from the benchmark\n")
     out: dict[str, Any] = {"runs": runs}
     for key, no_cache in (("cold", True), ("cached", False)):
-        times: dict[str, list[float]] = {t: [] for t in TOOLS}
-        ups: dict[str, list[float]] = {t: [] for t in TOOLS}
-        for tool in TOOLS:
+        times: dict[str, list[float]] = {t: [] for t in tools}
+        ups: dict[str, list[float]] = {t: [] for t in tools}
+        for tool in tools:
             runner.run(tool, ctx, no_cache=no_cache)  # warm: the cache, imports, the chroot
         for _ in range(runs):
-            for tool in TOOLS:
+            for tool in tools:
                 res = runner.run(tool, ctx, no_cache=no_cache)
                 times[tool].append(res["seconds"])
                 ups[tool].append(res["up"])
-        out[key] = {t: {"seconds": _stats(times[t]), "up": _stats(ups[t])} for t in TOOLS}
-        out[key]["ratio_ours_vs_buildx"] = (
-            out[key]["ours"]["seconds"]["median"] / out[key]["buildx"]["seconds"]["median"]
-        )
-        log(
-            f"small {key}: "
-            + ", ".join(f"{t} {out[key][t]['seconds']['median']:.2f} s" for t in TOOLS)
-        )
+        row: dict[str, Any] = {
+            t: {"seconds": _stats(times[t]), "up": _stats(ups[t])} for t in tools
+        }
+        if "buildx" in tools:
+            row["ratios_vs_buildx"] = {
+                t: row[t]["seconds"]["median"] / row["buildx"]["seconds"]["median"]
+                for t in tools
+                if t.startswith("ours")
+            }
+        out[key] = row
+        log(f"small {key}: " + ", ".join(f"{t} {row[t]['seconds']['median']:.2f} s" for t in tools))
     return out
 
 
@@ -329,49 +371,61 @@ def _fmt_bytes(n: float) -> str:
 
 NAMES = {
     "ours": "jupyter_dockerbuild.build (BuildKit)",
+    "ours-tar": "jupyter_dockerbuild.build, BuildKit, tar body",
+    "ours-filesync": "jupyter_dockerbuild.build, BuildKit, FileSync",
     "buildx": "docker buildx build (default builder)",
     "classic": "docker build, DOCKER_BUILDKIT=0",
 }
 
 
 def report(out: dict[str, Any]) -> str:
-    lines = [f"{out['date']}, {out['engine']}, load {out['loadavg']}"]
+    tools = out["tools"]
+    lines = [f"{out['date']}, {out['engine']}, git {out['git']}, load {out['loadavg']}"]
     big = out.get("big")
-    if big:
+    for variant in BIG_VARIANTS if big else ():
+        res = big[variant]
         lines += [
             "",
-            f"Rebuild after one file changed, {_fmt_bytes(big['context_bytes'])} context in "
-            f"{big['files']} files ({big['runs']} runs, medians):",
+            f"`{res['step']}`, rebuilt after one file changed, "
+            f"{_fmt_bytes(big['context_bytes'])} context in {big['files']} files "
+            f"({big['runs']} runs, medians):",
             "",
             "| tool | context sent as | first build | rebuild | sent by the rebuild |",
             "| --- | --- | ---: | ---: | ---: |",
         ]
-        for tool in TOOLS:
-            row = big["tools"][tool]
+        for tool in tools:
+            row = res["tools"][tool]
             lines.append(
                 f"| {NAMES[tool]} | {row['transport']} | {row['first']['seconds']:.2f} s | "
                 f"{row['seconds']['median']:.2f} s | {_fmt_bytes(row['up']['median'])} |"
             )
-        r = big["ratios"]
-        lines += [
-            "",
-            f"ours: sends {100 * r['ours_bytes_of_context']:.3f} % of the context (target < 1 %), "
-            f"{r['ours_time_vs_buildx']:.2f}x buildx's time (target <= 1.1), "
-            f"{r['ours_time_vs_classic']:.2f}x the classic CLI's (target < 0.1)",
-        ]
+        for tool, r in res["ratios"].items():
+            lines += [
+                "",
+                f"{tool}: sends {100 * r['bytes_of_context']:.3f} % of the context (target "
+                f"< 1 %), {r['time_vs_buildx']:.2f}x buildx's time (target <= 1.1), "
+                f"{r['time_vs_classic']:.2f}x the classic CLI's (target < 0.1)",
+            ]
     small = out.get("small")
     if small:
+        ours = [t for t in tools if t.startswith("ours")]
         lines += [
             "",
             f"Small 6-step build ({small['runs']} runs, medians):",
             "",
-            "| build | " + " | ".join(NAMES[t] for t in TOOLS) + " | ours / buildx |",
-            "| --- | ---: | ---: | ---: | ---: |",
+            "| build | "
+            + " | ".join(NAMES[t] for t in tools)
+            + "".join(f" | {t} / buildx" for t in ours)
+            + " |",
+            "| --- |" + " ---: |" * (len(tools) + len(ours)),
         ]
         for key in ("cold", "cached"):
             row = small[key]
-            cells = " | ".join(f"{row[t]['seconds']['median']:.2f} s" for t in TOOLS)
-            lines.append(f"| {key} | {cells} | {row['ratio_ours_vs_buildx']:.2f} |")
+            cells = " | ".join(f"{row[t]['seconds']['median']:.2f} s" for t in tools)
+            ratios = "".join(
+                f" | {row['ratios_vs_buildx'][t]:.2f}" for t in ours if "ratios_vs_buildx" in row
+            )
+            lines.append(f"| {key} | {cells}{ratios} |")
     return "\n".join(lines)
 
 
@@ -381,7 +435,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--runs", type=int)
     parser.add_argument("--only", default="big,small")
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help="comma-separated: ours, ours-tar, ours-filesync, buildx, classic",
+    )
     args = parser.parse_args(argv)
+    tools = args.tools.split(",")
+    unknown = [t for t in tools if t not in NAMES]
+    if unknown:
+        raise SystemExit(f"unknown tool {unknown[0]!r}; known: {', '.join(NAMES)}")
     if os.geteuid() != 0:
         raise SystemExit("bench/session.py needs root (the engine's chroot runs buildx)")
     only = set(args.only.split(","))
@@ -401,6 +464,7 @@ def main(argv: list[str] | None = None) -> None:
         "engine": engine.status,
         "git": git,
         "quick": args.quick,
+        "tools": tools,
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
     work = engine.root / "tmp" / f"jdb-bench-session-{uuid.uuid4().hex[:8]}"
@@ -409,9 +473,10 @@ def main(argv: list[str] | None = None) -> None:
     engine.proxy.start()
     try:
         if "small" in only:
-            out["small"] = bench_small(runner, work, runs if args.quick else max(runs, 7))
+            small_runs = runs if args.quick else max(runs, 7)
+            out["small"] = bench_small(runner, work, small_runs, tools)
         if "big" in only:
-            out["big"] = bench_big(runner, work, args.quick, runs)
+            out["big"] = bench_big(runner, work, args.quick, runs, tools)
     finally:
         engine.proxy.stop()
         shutil.rmtree(work, ignore_errors=True)
