@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.buildkit import STDERR
-from .buildkit_plain import PlainPrinter
+from .buildkit_plain import PlainPrinter, format_bytes
 from .buildkit_state import BuildKitState, Label, VertexState
 from .dockerfile import Instruction, parse
 from .result import StepResult, StepStatus
@@ -283,14 +283,17 @@ class BuildKitBuildState(BuildState):
         return notes
 
     def _downloads(self) -> tuple[tuple[str, str, int, int], ...]:
-        # Only transfers with a size (a pull's blobs): the exporter's jobs have none to
-        # show as a bar, and the plain log lists them anyway.
+        # Only transfers with a size (a pull's blobs), and the session's context
+        # transfer ("transferring context:", bytes so far, no total): the exporter's
+        # jobs have nothing to show as a bar, and the plain log lists them anyway.
         jobs = [
             (job.id.removeprefix("sha256:")[:12], job.name, job.current, job.total)
+            if job.total > 0
+            else _transfer_row(job.id, job.current)
             for vertex in self.kit.vertices.values()
             if vertex.running
             for job in vertex.statuses.values()
-            if job.completed is None and job.total > 0
+            if job.completed is None and (job.total > 0 or job.id.startswith("transferring "))
         ]
         return tuple(jobs[-MAX_JOBS:])
 
@@ -314,6 +317,12 @@ class BuildKitBuildState(BuildState):
 
 
 _WARNING_LINE_RE = re.compile(r"\(line (\d+)\)")
+
+
+def _transfer_row(job_id: str, current: int) -> tuple[str, str, int, int]:
+    """``("context", "1.20MB sent", n, 0)`` for FileSync's ``transferring context:``."""
+    what = job_id.removeprefix("transferring ").rstrip(":") or "context"
+    return (what[:12], f"{format_bytes(current)} sent", current, 0)
 
 
 def _warning_text(warning: Any, line_offset: int) -> str:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from ..errors import ContextError
 
-__all__ = ["BuildContext", "DockerIgnore", "build_context"]
+__all__ = ["BuildContext", "ContextEntry", "DockerIgnore", "build_context"]
 
 # Generated entries (cell Dockerfile, ``files``) get fixed metadata so that the same cell
 # text yields a byte-identical archive, and so the same daemon-side cache hits.
@@ -208,6 +208,15 @@ class DockerIgnore:
         parts = path.split("/")
         return not any(p.exclusion and p.may_match_below(parts) for p in self._compiled[last + 1 :])
 
+    def may_match_below(self, reldir: str) -> bool:
+        """Whether a pattern (not an exception) could match some path below ``reldir``.
+
+        For include patterns (FileSync's ``include-patterns``): a directory that matches
+        none of them is still walked when this says a descendant might.
+        """
+        parts = _go_clean(reldir).split("/")
+        return any(not p.exclusion and p.may_match_below(parts) for p in self._compiled)
+
     def keeping(self, *relpaths: str) -> DockerIgnore:
         """Return a matcher that keeps ``relpaths`` too (the CLI's rule for the Dockerfile)."""
         # Like the CLI: append an exception for each, only where it is excluded.
@@ -227,9 +236,14 @@ class _Entry(NamedTuple):
     linkname: str = ""
     source: str | None = None  # a file on disk, opened while streaming
     data: bytes | None = None  # generated contents
+    mtime_ns: int = 0  # the walk's mtime to the nanosecond (FileSync sends it; tar can't)
+    size: int = 0  # a regular file's size as walked (FileSync states it before the contents)
 
 
 _Plan = dict[str, _Entry]  # member name -> entry
+#: One member of the context: name, tar type, permission bits, mtime, and where its
+#: contents come from (``source`` on disk, or ``data``).
+ContextEntry = _Entry
 
 
 def _header(name: str, kind: bytes, mode: int, mtime: int, size: int = 0, link: str = "") -> bytes:
@@ -313,6 +327,13 @@ class BuildContext:
         for start in range(0, len(buf), size):
             yield bytes(buf[start : start + size])
 
+    def plan(self) -> Mapping[str, ContextEntry]:
+        """Every member by name with its metadata, unsorted (walks; reads no contents).
+
+        What :mod:`.filesync` serves: the same filtered walk as the archive.
+        """
+        return self._plan()
+
     def _plan(self) -> _Plan:
         """Decide every member (metadata only): the filtered walk, then generated files."""
         plan: _Plan = {}
@@ -349,7 +370,14 @@ class BuildContext:
             if is_dir and not excluded:
                 raise ContextError(f"files entry {rel!r} is a directory in {self.root}")
             return  # replaced by the generated entry
-        entry = _Entry(rel, tarfile.REGTYPE, stat.S_IMODE(st.st_mode), int(st.st_mtime))
+        entry = _Entry(
+            rel,
+            tarfile.REGTYPE,
+            stat.S_IMODE(st.st_mode),
+            int(st.st_mtime),
+            mtime_ns=st.st_mtime_ns,
+            size=st.st_size,
+        )
         if is_dir:
             if excluded and self.ignore.can_prune(rel):
                 return  # never even listed: think node_modules

@@ -26,6 +26,7 @@ __all__ = [
     "BaseSource",
     "BuildResult",
     "BuildStatus",
+    "ContextTransfer",
     "StepResult",
     "StepStatus",
     "render_summary",
@@ -63,6 +64,28 @@ class BaseImage:
             where += f" (image {short}, no registry digest: a local image)" if short else ""
             return where
         return f"{where} ({_SOURCES[self.source]})"
+
+
+@dataclass(frozen=True)
+class ContextTransfer:
+    """How the build context reached the daemon through the session, and how much of it.
+
+    Counted by the notebook's FileSync sender (:mod:`.filesync`) on every DiffCopy call
+    of the build (the Dockerfile, ``.dockerignore``, the context). ``wire_bytes`` is the
+    figure BuildKit's ``transferring context: N`` shows; a rebuild with nothing changed
+    sends stats only and ``data_bytes`` 0.
+    """
+
+    #: ``"filesync"`` (the session; the daemon asks for what changed).
+    via: str
+    #: Bytes of file contents sent.
+    data_bytes: int
+    #: Bytes of the protocol's packets (stats, contents, handshakes).
+    wire_bytes: int
+    #: Files whose contents the daemon asked for (and got).
+    files_sent: int
+    #: Entries described to the daemon (files, folders, links), over all calls.
+    entries: int
 
 
 @dataclass(frozen=True)
@@ -107,6 +130,8 @@ class BuildResult:
     pushed: tuple[PushedTag, ...] = ()
     #: With ``--push``: why the push failed or stopped (the image stays on the daemon).
     push_error: str | None = None
+    #: What the context's transfer through the session sent (None: a tar body, or none).
+    context_transfer: ContextTransfer | None = None
 
     @property
     def ok(self) -> bool:

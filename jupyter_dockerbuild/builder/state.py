@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .dockerfile import parse
-from .result import BaseImage, BuildResult, BuildStatus, StepResult, StepStatus
+from .result import BaseImage, BuildResult, BuildStatus, ContextTransfer, StepResult, StepStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..images.push import PushSnapshot, PushState
@@ -261,6 +261,9 @@ class BuildState:
         self.bases: tuple[BaseImage, ...] = ()
         self.pushes: list[PushState] = []
         self.push_error: str | None = None
+        #: Asked for the context's transfer figures when the result is made (set by the
+        #: builder that sends the context through the session).
+        self.context_transfer: Callable[[], ContextTransfer | None] | None = None
         # Reentrant: result() reads log_text(), both public, both locked.
         self._lock = threading.RLock()
         self._log = CappedLog(log_limit)
@@ -635,6 +638,7 @@ class BuildState:
                 bases=self.bases,
                 pushed=tuple(t for p in self.pushes if (t := p.pushed_tag()) is not None),
                 push_error=self.push_error,
+                context_transfer=self.context_transfer() if self.context_transfer else None,
             )
 
 
