@@ -59,8 +59,10 @@ def test_a_tar_context_is_fine_on_the_classic_image_store(docker) -> None:
     reason="before Docker 28 the containerd store's BuildKit cannot read a tar body",
 )
 def test_a_tar_body_buildkit_build_is_refused_on_the_containerd_store(
-    base_image, builds_sent
+    base_image, builds_sent, monkeypatch
 ) -> None:
+    # The context as the request body (FileSync, the default there, is not refused).
+    monkeypatch.setenv("JUPYTER_DOCKERBUILD_CONTEXT", "tar")
     with pytest.raises(DaemonError) as err:
         jd.build(f"FROM {base_image}\nRUN true\n", builder="buildkit", tags=[])
     message = str(err.value)
