@@ -444,3 +444,58 @@ def test_the_result_carries_the_senders_byte_count(tmp_path: Path) -> None:
     assert got is not None and got.via == "filesync"
     assert (got.data_bytes, got.files_sent, got.entries) == (5, 2, 2)
     assert got.wire_bytes == server.transfers[0].wire_bytes > 5
+
+
+# -- errors as the user reads them ---------------------------------------------------------
+
+
+def test_a_file_that_changed_while_sent_is_the_builds_error(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from jupyter_dockerbuild.builder.buildkit import BuildKitBuilder
+    from jupyter_dockerbuild.builder.buildkit_progress import BuildKitBuildState
+    from jupyter_dockerbuild.builder.options import BuildOptions
+
+    server = fs.FileSyncServer({})
+    server.error = ContextError("/ctx/a.txt changed while the context was sent; build again")
+    builder = BuildKitBuilder()
+    builder.plan = SimpleNamespace(services=server.services)  # type: ignore[assignment]
+    state = BuildKitBuildState("FROM x\n")
+    said = builder.explain("error from sender: /ctx/a.txt changed", None, BuildOptions(), state)
+    assert said == "/ctx/a.txt changed while the context was sent; build again"
+
+
+def test_a_tar_body_on_the_containerd_store_is_explained() -> None:
+    from jupyter_dockerbuild.builder.buildkit import BuildKitBuilder
+    from jupyter_dockerbuild.builder.buildkit_progress import BuildKitBuildState
+    from jupyter_dockerbuild.builder.options import BuildOptions
+
+    # What Docker 26.1 with the containerd store answers (measured with a tar body).
+    message = (
+        '[internal] load remote build context: Get "http://build-context-m6xjdmbgpamjzun9xbv9cduyz"'
+        ": proxyconnect tcp: dial tcp 127.0.0.1:9: connect: connection refused"
+    )
+    said = BuildKitBuilder().explain(message, None, BuildOptions(), BuildKitBuildState("FROM x\n"))
+    assert "containerd" in said and "JUPYTER_DOCKERBUILD_CONTEXT" in said
+
+
+def test_context_mode_from_the_environment() -> None:
+    from jupyter_dockerbuild.errors import OptionsError
+
+    class Client:
+        def __init__(self, info: dict[str, Any]) -> None:
+            self.info = info
+
+        def get_json(self, path: str) -> dict[str, Any]:
+            assert path == "/info"
+            return self.info
+
+    classic = Client({"DriverStatus": [["Backing Filesystem", "extfs"]]})
+    containerd = Client({"DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]})
+    assert fs.use_filesync(classic, {fs.CONTEXT_ENV: "tar"}) is False  # type: ignore[arg-type]
+    assert fs.use_filesync(containerd, {fs.CONTEXT_ENV: "filesync"}) is True  # type: ignore[arg-type]
+    assert fs.use_filesync(containerd, {}) is True  # type: ignore[arg-type]
+    assert fs.use_filesync(classic, {}) is fs.FILESYNC_BY_DEFAULT  # type: ignore[arg-type]
+    assert fs.containerd_store(containerd.info) and not fs.containerd_store(classic.info)
+    with pytest.raises(OptionsError, match="JUPYTER_DOCKERBUILD_CONTEXT='zip'"):
+        fs.use_filesync(classic, {fs.CONTEXT_ENV: "zip"})  # type: ignore[arg-type]

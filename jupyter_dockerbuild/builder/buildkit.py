@@ -410,6 +410,21 @@ class BuildKitBuilder:
         lowered = message.lower()
         if not isinstance(state, BuildKitBuildState):
             return message
+        from .filesync import CONTEXT_ENV, sender_of
+
+        sender = sender_of(self.plan.services) if self.plan is not None else None
+        if sender is not None and sender.error is not None:
+            # A file of the context could not be sent (the daemon says "error from
+            # sender: ..."): the notebook's own sentence names the file.
+            return str(sender.error)
+        if "build-context-" in message and "remote build context" in lowered:
+            # moby/moby#47717: with the containerd image store the daemon fetches a tar
+            # body from its made-up URL http://build-context-<id> over the network.
+            return (
+                "the daemon keeps its images in containerd, where BuildKit cannot read the "
+                f"context as a tar body (moby/moby#47717); unset {CONTEXT_ENV} (it says tar) "
+                "so that the context goes through the session"
+            )
         if "invalid version" in lowered or ("buildkit" in lowered and "not supported" in lowered):
             if "network mode" not in lowered:
                 return f"the daemon does not run BuildKit builds ({message}); {_CLASSIC_HINT}"

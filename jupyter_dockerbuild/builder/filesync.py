@@ -468,6 +468,7 @@ class FileSyncServer:
                 wire_bytes=sum(t.wire_bytes for t in self.transfers),
                 files_sent=sum(len(t.requested) for t in self.transfers),
                 entries=sum(t.stats for t in self.transfers),
+                sent=tuple((t.dir_name, p) for t in self.transfers for p in t.requested),
             )
 
     def diff_copy(self, stream: Stream) -> None:

@@ -8,7 +8,7 @@ images layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,6 +86,10 @@ class ContextTransfer:
     files_sent: int
     #: Entries described to the daemon (files, folders, links), over all calls.
     entries: int
+    #: ``(dir-name, path)`` of each file sent, in order: the daemon's ``dockerfile`` tree
+    #: (Docker 23+ asks for the Dockerfile and ``.dockerignore`` on every build) and the
+    #: ``context`` tree (only what changed since the last build with the same key).
+    sent: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
