@@ -5,6 +5,9 @@
 #   scripts/modern-engine.sh stop   [ENGINE] [--containerd-store]
 #   scripts/modern-engine.sh status [ENGINE] [--containerd-store]
 #   scripts/modern-engine.sh env    [ENGINE] [--containerd-store]   # DOCKER_HOST=unix://...
+#   scripts/modern-engine.sh buildx [ENGINE]    # install docker-cli + docker-buildx (once)
+#   scripts/modern-engine.sh exec   [ENGINE] [--containerd-store] -- CMD [ARG...]
+#                                   # e.g. exec trixie -- docker buildx build ...
 #
 # ENGINE is a Debian suite whose docker.io is run: `trixie` (Debian 13, Docker 26.1, API
 # 1.45), `sid` (28.x), `bookworm` (Debian 12, 20.10, API 1.41). The default is the other one
@@ -40,6 +43,17 @@
 # - `stop` sends SIGTERM to the pid this script recorded (after checking it is a dockerd
 #   rooted in that chroot), waits, unmounts what `start` mounted, and removes the empty
 #   cgroups under its cgroup parent. The host's daemon, socket and packages are untouched.
+# - `buildx` installs the chroot's own `docker-cli` and `docker-buildx` (the BuildKit CLI
+#   plugin, to compare with `docker buildx build` on the same daemon), once (a marker file
+#   in the cache), from the same mirror. It may run while that chroot's engine runs: apt
+#   runs in a mount namespace of its own (`unshare -m`) where the host's resolv.conf is
+#   bound over the chroot's closed one, so the running dockerd never sees a working
+#   resolver, and it refuses if apt would upgrade or remove any installed package (the
+#   running engine's binaries stay as they are). `exec` runs a command in the chroot
+#   against the running engine: `DOCKER_HOST` is its socket (or `JDB_EXEC_DOCKER_HOST`,
+#   a path as the chroot sees it), `BUILDX_BUILDER=default` (the daemon's own BuildKit,
+#   the `docker` driver: a `docker-container` builder would pull moby/buildkit), the same
+#   closed proxy as dockerd, and `DOCKER_BUILDKIT` passed through.
 set -euo pipefail
 
 CACHE=${JDB_ENGINE_CACHE:-/var/cache/jupyter-dockerbuild}
@@ -50,7 +64,8 @@ CHROOT_FORMAT=1
 BLACKHOLE=http://127.0.0.1:9
 
 usage() {
-  echo "usage: $0 start|stop|status|env [ENGINE] [--containerd-store]" >&2
+  echo "usage: $0 start|stop|status|env|buildx [ENGINE] [--containerd-store]" >&2
+  echo "       $0 exec [ENGINE] [--containerd-store] -- CMD [ARG...]" >&2
   exit 2
 }
 
@@ -79,13 +94,17 @@ action=${1:-}
 shift
 engine=""
 store=classic
-for arg in "$@"; do
-  case "$arg" in
+cmd=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --) [ "$action" = exec ] || usage; shift; cmd=("$@"); break ;;
     --containerd-store) store=containerd ;;
     -*) usage ;;
-    *) [ -z "$engine" ] || usage; engine=$arg ;;
+    *) [ -z "$engine" ] || usage; engine=$1 ;;
   esac
+  shift
 done
+[ "$action" != exec ] || [ ${#cmd[@]} -gt 0 ] || usage
 engine=${engine:-$(default_engine)}
 case "$engine" in
   *[!a-z0-9-]* | "") echo "bad ENGINE name: $engine" >&2; exit 2 ;;
@@ -314,6 +333,77 @@ ensure_chroot() {
   echo "==> $engine chroot ready in $(($(date +%s) - t0)) s"
 }
 
+BUILDX_PACKAGES="docker-cli docker-buildx"
+BUILDX_READY=$CACHE/engines/$engine.buildx
+
+# docker-cli and docker-buildx in the chroot, installed once; safe while its engine runs.
+ensure_buildx() {
+  ensure_chroot
+  if [ -f "$BUILDX_READY" ] && [ -x "$ROOT/usr/libexec/docker/cli-plugins/docker-buildx" ] &&
+    [ -x "$ROOT/usr/bin/docker" ]; then
+    return 0
+  fi
+  echo "==> apt-get install $BUILDX_PACKAGES in the $engine chroot"
+  local log=$CACHE/engines/$engine.buildx.log
+  [ -x "$ROOT/usr/sbin/policy-rc.d" ] || {
+    printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+    chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+  }
+  # In a private mount namespace: the host's resolver bound over the chroot's closed one
+  # and a proc of its own, seen by apt only, never by a dockerd running in the chroot.
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  local inner='
+    set -e
+    mount --bind /etc/resolv.conf "$ROOT/etc/resolv.conf"
+    grep -q " $ROOT/proc " /proc/self/mounts || mount -t proc proc "$ROOT/proc"
+    inch() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+      DEBIAN_FRONTEND=noninteractive "$@"; }
+    apt="apt-get -q -o Acquire::Check-Valid-Until=false"
+    plan=$(inch $apt install -s --no-install-recommends $PKGS)
+    printf "%s\n" "$plan"
+    # An upgrade ("Inst pkg [old] (new)") or a removal could replace the binaries of a
+    # running engine: refuse rather than touch them.
+    if printf "%s\n" "$plan" | grep -Eq "^(Remv |Inst [^ ]+ \[)"; then
+      echo "apt would upgrade or remove installed packages in the chroot; not installing" >&2
+      exit 3
+    fi
+    inch $apt install -y --no-install-recommends --no-upgrade $PKGS ||
+      { inch $apt update && inch $apt install -y --no-install-recommends --no-upgrade $PKGS; }
+    inch apt-get clean
+  '
+  local rc=0
+  ROOT=$ROOT PKGS=$BUILDX_PACKAGES unshare -m --propagation private sh -c "$inner" \
+    >"$log" 2>&1 || rc=$?
+  if [ "$rc" != 0 ]; then
+    tail -n 20 "$log" >&2
+    echo "installing $BUILDX_PACKAGES in the chroot failed; see $log" >&2
+    exit 1
+  fi
+  chroot "$ROOT" dpkg-query -W $BUILDX_PACKAGES >"$BUILDX_READY"
+  echo "==> $(tr '\t\n' '  ' <"$BUILDX_READY")in the $engine chroot"
+}
+
+# CMD in the chroot, against the running engine of this instance.
+exec_in() {
+  need_root
+  ensure_buildx
+  if ! our_pid >/dev/null || ! ping_ok; then
+    local flag=""
+    [ "$store" = classic ] || flag=" --containerd-store"
+    echo "the $inst engine is not running; start it with '$0 start $engine$flag'" >&2
+    exit 1
+  fi
+  local host=unix://$IN_SOCK
+  if [ -n "${JDB_EXEC_DOCKER_HOST:-}" ]; then host=$JDB_EXEC_DOCKER_HOST; fi
+  local extra=()
+  [ -z "${DOCKER_BUILDKIT:-}" ] || extra+=(DOCKER_BUILDKIT="$DOCKER_BUILDKIT")
+  exec chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    DOCKER_HOST="$host" BUILDX_BUILDER=default \
+    HTTP_PROXY=$BLACKHOLE HTTPS_PROXY=$BLACKHOLE http_proxy=$BLACKHOLE https_proxy=$BLACKHOLE \
+    NO_PROXY=localhost,127.0.0.1,::1 no_proxy=localhost,127.0.0.1,::1 \
+    "${extra[@]}" "${cmd[@]}"
+}
+
 host_docker_gid() {
   getent group docker | cut -d: -f3
 }
@@ -489,6 +579,9 @@ lock() {
 case "$action" in
   start) lock && start ;;
   stop) lock && stop ;;
+  buildx) lock && ensure_buildx ;;
+  # The lock only while installing: a long command must not hold up start or stop.
+  exec) lock && ensure_buildx && exec 9>&- && exec_in ;;
   status) status ;;
   env)
     # DOCKER_HOST for every client; the chroot and instance for tests that start a

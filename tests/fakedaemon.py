@@ -71,6 +71,9 @@ class FakeDaemon:
                     if fake.version is not None:
                         body["Version"] = fake.version
                     self._json(200, body)
+                elif self.path.split("?")[0].endswith("/info"):
+                    # A graph driver's image store (what BuildKit's check_daemon asks).
+                    self._json(200, {"Driver": "overlay2", "DriverStatus": []})
                 else:
                     self._json(404, {"message": "page not found"})
 

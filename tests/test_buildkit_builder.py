@@ -277,7 +277,7 @@ def test_what_needs_a_registry_or_a_session_is_refused(dockerfile, words) -> Non
 
 
 class _Daemon:
-    """Just what check_daemon asks: /version and /networks/bridge."""
+    """Just what check_daemon asks: /version, /info (a graph driver) and /networks/bridge."""
 
     host = "unix:///fake"
 
@@ -292,6 +292,8 @@ class _Daemon:
     def get_json(self, path):
         from jupyter_dockerbuild.errors import HTTPError
 
+        if path == "/info":
+            return {"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]]}
         if not self.bridge:
             raise HTTPError(404, "network bridge not found")
         return {"Name": "bridge"}

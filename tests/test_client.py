@@ -33,8 +33,8 @@ def test_docker29_like_daemon_gets_a_version_it_accepts():
         assert client.ping()
         assert client.api_version == "1.51"
         with pytest.raises(Exception, match="page not found"):
-            client.get_json("/info")
-        assert ("GET", "/v1.51/info") in fake.requests
+            client.get_json("/system/df")
+        assert ("GET", "/v1.51/system/df") in fake.requests
 
 
 def test_too_old_daemon_fails_the_build_with_clear_message():

@@ -47,7 +47,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .result import ContextTransfer
     from .session import SessionPlan, SessionProvider
 
-__all__ = ["BuildKitBuilder", "buildkit_query", "daemon_version"]
+__all__ = [
+    "BuildKitBuilder",
+    "buildkit_query",
+    "containerd_image_store",
+    "daemon_version",
+    "tar_context_refusal",
+]
 
 #: The first Engine API with BuildKit behind ``/build?version=2`` (Docker 18.09).
 MIN_API = (1, 39)
@@ -78,6 +84,9 @@ _LABS_ONLY = frozenset(
 _SESSION_MOUNTS = {"secret": "a secret", "ssh": "the ssh agent"}
 #: Shared memory size is read by builder-next from Docker 23 on (``Options.ShmSize``).
 _SHM_SINCE = (23, 0)
+#: From Docker 28.0 the containerd image store's BuildKit reads a context sent as the
+#: request body (moby 8d5cf1db1e, "Use the roundtripper during build"; moby/moby#47717).
+_TAR_ON_CONTAINERD_SINCE = (28, 0)
 #: API version -> Docker release, for a daemon whose version string is not a number.
 _API_RELEASES = ((1, 44, (25, 0)), (1, 43, (24, 0)), (1, 42, (23, 0)), (1, 41, (20, 10)))
 
@@ -107,6 +116,39 @@ def daemon_version(client: DockerClient) -> tuple[tuple[int, int] | None, str]:
                 if api >= (major, minor):
                     return release, text or f"API {api[0]}.{api[1]}"
     return version, text or "unknown"
+
+
+def containerd_image_store(client: DockerClient) -> bool:
+    """Whether the daemon keeps images in containerd (``/info`` ``DriverStatus``).
+
+    The containerd image store reports ``driver-type`` ``io.containerd.snapshotter.v1``
+    (measured on Docker 26.1 and 28.5); the graph drivers report their own keys.
+    """
+    info = client.get_json("/info")
+    for pair in info.get("DriverStatus") or []:
+        if len(pair) == 2 and pair[0] == "driver-type" and "snapshotter" in str(pair[1]):
+            return True
+    return False
+
+
+def tar_context_refusal(client: DockerClient) -> str | None:
+    """Why this daemon's BuildKit cannot build a context sent as the request body, or None.
+
+    Before Docker 28.0 the containerd image store's BuildKit fetches such a context from
+    a made-up ``build-context-ID`` host, so the build fails ("no such host") after the
+    daemon has sent that name to its resolver (moby/moby#47717). A build whose context
+    goes through a session's FileSync is not affected.
+    """
+    version, written = daemon_version(client)
+    if version is not None and version >= _TAR_ON_CONTAINERD_SINCE:
+        return None
+    if not containerd_image_store(client):
+        return None
+    return (
+        f"this daemon (Docker {written}) keeps images in the containerd image store, where "
+        "BuildKit cannot read a build context sent with the request (it looks up a made-up "
+        f"build-context host instead, moby/moby#47717); {_CLASSIC_HINT}"
+    )
 
 
 def _release(version: tuple[int, int]) -> str:
@@ -282,6 +324,11 @@ class BuildKitBuilder:
             )
         if dockerfile and version is not None:
             self._check_frontend(dockerfile, version, written, line_offset)
+        if dockerfile:
+            from .platforms import check_base_platforms
+
+            # Whatever carries the context: a foreign platform would reach a registry.
+            check_base_platforms(client, dockerfile, options, line_offset=line_offset)
         if options.network == "default" and not _has_bridge(client):
             raise OptionsError(
                 "--network default: the daemon has no default bridge network (it was started "
@@ -334,7 +381,15 @@ class BuildKitBuilder:
     def start(
         self, client: DockerClient, options: BuildOptions, body: Iterable[bytes] | None
     ) -> BuildResponse:
-        """Send ``POST /build?version=2``; cancelling the response cancels by ``buildid``."""
+        """Send ``POST /build?version=2``; cancelling the response cancels by ``buildid``.
+
+        A context going as the tar body is refused first where the daemon cannot read
+        it (:func:`tar_context_refusal`); nothing has been sent then.
+        """
+        if body is not None and getattr(self, "tar_body", True) and not options.remote:
+            refused = tar_context_refusal(client)
+            if refused is not None:
+                raise DaemonError(refused)
         build_id = self.build_id or f"jupyter-dockerbuild-{uuid.uuid4().hex}"
         query = buildkit_query(options, build_id)
         if self.session is not None:
