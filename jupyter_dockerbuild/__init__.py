@@ -18,6 +18,7 @@ __all__ = [
     "BuildCancelled",
     "BuildError",
     "BuildForm",
+    "BuildInterrupted",
     "BuildOptions",
     "BuildResult",
     "DockerBuildError",
@@ -55,6 +56,7 @@ _LAZY = {
     "logout": "engine.registry",
     "run_image": "images.run",
     "BuildCancelled": "errors",
+    "BuildInterrupted": "errors",
     "DockerBuildError": "errors",
     "PushError": "errors",
 }
@@ -95,7 +97,9 @@ def build(
     progress widget. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:
     ``DOCKER_BUILDKIT`` if set, else auto: BuildKit when the Dockerfile needs it, classic
     for per-build resource limits, else classic); ``result.builder`` says
-    which ran. Raises :class:`BuildError` (with ``.result``) if the build fails.
+    which ran. Raises :class:`BuildError` (with ``.result``) if the build fails, and
+    :class:`BuildInterrupted` (a ``KeyboardInterrupt``, with ``.result``: the cancelled
+    build's log and steps so far) if it is interrupted.
     """
     from .builder.options import BuildOptions
     from .builder.pipeline import execute

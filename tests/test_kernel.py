@@ -94,7 +94,7 @@ def test_interrupt_cancels_build_on_daemon(kernel, docker, base_image):
     timer.start()
     reply, messages = run(
         kc,
-        "%%dockerbuild --no-cache --network none\n"
+        "%%dockerbuild --no-cache --network none --out interrupted\n"
         f"FROM {base_image}\nRUN echo start-sleep && sleep 120\n",
     )
     timer.join()
@@ -112,10 +112,60 @@ def test_interrupt_cancels_build_on_daemon(kernel, docker, base_image):
             break
         time.sleep(0.2)
     assert not new, [(c["Id"][:12], c["Status"]) for c in new]
+    # --out kept the cancelled build's result: its steps and the log so far.
+    kept = kernel_json(
+        kc,
+        "{'status': interrupted.status, 'steps': [s.status for s in interrupted.steps], "
+        "'log': interrupted.log, 'image': interrupted.image_id}",
+    )
+    assert kept["status"] == "cancelled" and kept["image"] is None, kept
+    assert kept["steps"] == ["done", "cancelled"], kept
+    assert "start-sleep" in kept["log"], kept
     # The kernel is still usable.
     reply, messages = run(kc, "print(6 * 7)")
     assert reply["status"] == "ok"
     assert any(m["msg_type"] == "stream" and "42" in m["content"]["text"] for _, m in messages)
+
+
+def test_an_interrupted_python_build_carries_its_result(kernel, docker, base_image):
+    km, kc = kernel
+    before = {c["Id"] for c in docker.containers(all=True)}
+    timer = threading.Timer(4.0, km.interrupt_kernel)
+    timer.start()
+    reply, _messages = run(
+        kc,
+        "import jupyter_dockerbuild as jd\n"
+        "caught = None\n"
+        "try:\n"
+        f"    jd.build('FROM {base_image}\\nRUN echo py-sleep && sleep 120\\n',\n"
+        "             no_cache=True, network='none')\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    caught = exc\n",
+    )
+    timer.join()
+    assert reply["status"] == "ok", reply
+    kept = kernel_json(
+        kc,
+        "{'type': type(caught).__name__, 'status': caught.result.status, "
+        "'steps': [s.status for s in caught.result.steps], 'log': caught.result.log}",
+    )
+    assert kept["type"] == "BuildInterrupted" and kept["status"] == "cancelled", kept
+    assert kept["steps"] == ["done", "cancelled"] and "py-sleep" in kept["log"], kept
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        new = [c for c in docker.containers(all=True) if c["Id"] not in before]
+        if not new:
+            break
+        time.sleep(0.2)
+    assert not new, [(c["Id"][:12], c["Status"]) for c in new]
+
+
+def kernel_json(kc, expression):
+    """Evaluate ``expression`` in the kernel and return it through JSON."""
+    reply, messages = run(kc, f"import json as _json; print(_json.dumps({expression}))")
+    assert reply["status"] == "ok", reply
+    text = "".join(m["content"]["text"] for _, m in messages if m["msg_type"] == "stream")
+    return json.loads(text)
 
 
 def test_tab_completion_through_the_kernel(kernel):

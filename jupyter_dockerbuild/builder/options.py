@@ -773,7 +773,8 @@ OPTIONS: tuple[Option, ...] = (
         "out", ("--out",), Kind.TEXT, metavar="NAME", on_cli=None, on_magic=False,
         builders=frozenset(),
         help="Store the build result (image id, tags, steps, log) in this variable, also "
-        "when the build fails; with --form, the form (its .result is the last build).",
+        "when the build fails or is interrupted; with --form, the form (its .result is the "
+        "last build).",
     ),
     Option(
         "host", ("-H", "--host"), Kind.TEXT, metavar="HOST", dest="docker_host",
