@@ -93,8 +93,9 @@ def build(
     every tag to its registry after the build (``result.pushed`` has the digests; a failed
     push raises :class:`PushError` whose ``.result`` is the build's). ``context`` adds a
     directory (filtered by its ``.dockerignore``), ``files`` adds in-memory files.
-    ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
-    progress widget. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:
+    ``progress=True`` prints the build like the docker CLI; ``"live"`` (or its old name
+    ``"widget"``) shows the live HTML view in a notebook, updated in place, that ends as
+    the summary. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:
     ``DOCKER_BUILDKIT`` if set, else auto: BuildKit when the Dockerfile needs it, classic
     for per-build resource limits, else classic); ``result.builder`` says
     which ran. Raises :class:`BuildError` (with ``.result``) if the build fails, and
@@ -109,7 +110,7 @@ def build(
     opts = BuildOptions.from_user(**options)
     view = None
     if progress:
-        view = make_view(widget=progress == "widget", quiet=opts.quiet)
+        view = make_view(widget=progress in ("live", "widget"), quiet=opts.quiet)
     return execute(
         dockerfile, opts, context_dir=context, files=files, host=host, view=view, builder=builder
     )

@@ -788,7 +788,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "text", ("--text",), Kind.SWITCH, on_cli=None, on_magic=False, builders=frozenset(),
-        help="Print plain text progress instead of the widget.",
+        help="Print plain text progress instead of the live HTML view.",
     ),
 )  # fmt: skip
 

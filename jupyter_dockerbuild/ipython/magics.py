@@ -67,8 +67,8 @@ class DockerBuildMagics(Magics):
     ).tag(config=True)
     widget = Bool(
         True,
-        help="Show the live progress widget when the frontend can render widgets; "
-        "False prints plain text like the docker CLI.",
+        help="Show the live progress view (HTML output updated in place) inside a Jupyter "
+        "kernel; False prints plain text like the docker CLI.",
     ).tag(config=True)
     tail_lines = Int(
         6, help="How many lines of the running step's output the progress view shows."

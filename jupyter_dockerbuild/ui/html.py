@@ -252,11 +252,13 @@ def render_html(
     tail_lines: int = 6,
     final: bool = False,
     cancel_hint: str | None = INTERRUPT_HINT,
+    bar: bool = False,
 ) -> str:
     """Render a state (through one snapshot of it) as one HTML fragment, live or final.
 
     ``cancel_hint`` is shown while the build runs (None: nothing, e.g. where a Cancel
-    button does the job).
+    button does the job). The final form always draws its progress bar; a live one only
+    with ``bar`` (the form draws a bar widget of its own beside it).
     """
     snap = snapshot_of(state, tail_lines=tail_lines, final=final)
     # mathjax_ignore/tex2jax_ignore: JupyterLab typesets "$...$" in HTML outputs as
@@ -266,10 +268,15 @@ def render_html(
     ]
     parts.append(_header_html(snap, cancel_hint))
     total = snap.total_steps
-    if final:
+    if final or bar:
         done = sum(1 for s in snap.steps if s.status in ("done", "cached"))
         pct = 100 if snap.status == "succeeded" else int(100 * done / total) if total else 0
-        colour = {"succeeded": "#43a047", "cancelled": "#fb8c00"}.get(snap.status, "#e53935")
+        colour = {
+            "succeeded": "#43a047",
+            "cancelled": "#fb8c00",
+            "pending": "#64b5f6",
+            "running": "#64b5f6",
+        }.get(snap.status, "#e53935")
         parts.append(
             '<div class="jdb-bar" style="height:4px;background:#e0e0e0;margin:.2em 0">'
             f'<div style="height:100%;width:{pct}%;background:{colour}"></div></div>'
@@ -422,3 +429,4 @@ def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
             f"✗ {html.escape(snap.push_error)}</div>"
         )
     return "".join(rows)
+
