@@ -123,6 +123,23 @@ def load_ipython_extension(ipython: Any) -> None:
     register(ipython)
 
 
+def _register_display() -> None:
+    """Inside IPython, display build results as their HTML summary (see ipython.display).
+
+    Only when IPython is already loaded (a notebook, the IPython shell): a plain Python
+    import must stay cheap and must not load IPython for nothing.
+    """
+    import sys
+
+    if "IPython" in sys.modules:
+        from .ipython.display import register_in_current_shell
+
+        register_in_current_shell()
+
+
+_register_display()
+
+
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """Tell JupyterLab where the prebuilt extension lives inside the package."""
     return [{"src": "labextension", "dest": "jupyter-dockerbuild"}]

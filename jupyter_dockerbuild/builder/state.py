@@ -635,6 +635,7 @@ class BuildState:
                 bases=self.bases,
                 pushed=tuple(t for p in self.pushes if (t := p.pushed_tag()) is not None),
                 push_error=self.push_error,
+                final_snapshot=self.snapshot(log=True),
             )
 
 

@@ -24,7 +24,7 @@ from ..builder.state import BuildSnapshot
 from ..units import format_size
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..builder.result import StepResult
+    from ..builder.result import BuildResult, StepResult
     from ..builder.state import BuildState
 
 #: How many lines of the full log the final (static) output embeds; the rest stays on
@@ -430,3 +430,39 @@ def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
         )
     return "".join(rows)
 
+
+# -- a result, displayed ------------------------------------------------------------------
+
+
+def render_result(result: BuildResult, *, tail_lines: int = 6) -> str:
+    """A :class:`BuildResult` as the HTML summary its build's live view ended with.
+
+    From the snapshot the result kept of its final state (the failed step's output,
+    BuildKit's notes, the pushes); a result made by hand has none, and is drawn from
+    its own fields (no step output then).
+    """
+    snap = result.final_snapshot
+    if not isinstance(snap, BuildSnapshot):
+        failed = result.failed_step
+        snap = BuildSnapshot(
+            status=result.status,
+            tags=result.tags,
+            line_offset=result.line_offset,
+            total_steps=len(result.steps),
+            steps=result.steps,
+            tail=(),
+            downloads=(),
+            image_id=result.image_id,
+            warnings=result.warnings,
+            error=result.error,
+            exit_code=result.exit_code,
+            error_step=failed.number if failed is not None else None,
+            elapsed=result.elapsed,
+            log=result.log,
+            version=0,
+            builder=result.builder,
+            builder_note=result.builder_note,
+            bases=result.bases,
+            push_error=result.push_error,
+        )
+    return render_html(snap, tail_lines=tail_lines, final=True, cancel_hint=None)
