@@ -249,3 +249,22 @@ def test_builds_leave_no_widget_alive(kernel, base_image):
     assert counts == [counts[0]] * 6, counts
     # Nothing for the frontend to keep either: no widget model was opened.
     assert not comms, comms
+
+
+def test_the_timer_moves_during_a_silent_step(kernel, base_image):
+    """The heartbeat redraws from its own thread, into the cell that runs the build."""
+    _km, kc = kernel
+    reply, messages = run(
+        kc,
+        "%%dockerbuild --no-cache --network none\n"
+        f"FROM {base_image}\nRUN echo quiet-now && sleep 3\n",
+    )
+    assert reply["status"] == "ok", reply
+    # (execute() keeps only messages whose parent is this cell's request.)
+    timers = [
+        m["content"]["data"]["text/plain"].splitlines()[0]
+        for _, m in display_updates(messages)
+        if "quiet-now" in m["content"]["data"]["text/plain"]
+    ]
+    # While the step is silent for 3 s, about two redraws a second, each a new time.
+    assert len(timers) >= 4 and len(set(timers)) == len(timers), timers

@@ -188,9 +188,10 @@ class LiveView:
             if not self._started:
                 self._started = True
                 self._render(state)
-                # The heartbeat runs in a copy of the cell's context: ipykernel keeps the
-                # parent header (which cell an output belongs to) in a context variable,
-                # and JupyterLab applies a display update only to the cell it names.
+                # The heartbeat runs in a copy of the cell's context: ipykernel 7 keeps the
+                # parent header (which cell an output belongs to) in a context variable
+                # (a bare thread falls back to the kernel's latest one), and JupyterLab
+                # applies a display update only to the cell its parent names.
                 context = contextvars.copy_context()
                 self._heartbeat = threading.Thread(
                     target=context.run,
