@@ -165,6 +165,9 @@ class DockerBuildMagics(Magics):
             # build's result (log and steps so far) for --out.
             result = exc.result
             raise BuildCancelled(str(exc), result) from None
+        except KeyboardInterrupt:
+            # Before execute() had a build to cancel: nothing ran, nothing to keep.
+            raise BuildCancelled("interrupted before the build started") from None
         finally:
             if args.out and result is not None:
                 self.shell.user_ns[args.out] = result

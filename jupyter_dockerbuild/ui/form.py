@@ -10,7 +10,10 @@ Builds run on a background thread (the notebook stays responsive; Cancel closes 
 connection, which makes the daemon kill the build container); progress is drawn by a
 :class:`~jupyter_dockerbuild.ui.live.LiveView` into the form's own progress widgets. Push
 sends the last build's tags to their registry the same way (Cancel stops it), drawn
-under the build's steps.
+under the build's steps. Unlike the magic's live view (plain HTML output, see
+:mod:`.live`), the form is widgets by nature, so it keeps what it can of the same rules:
+the same throttled HTML and final summary, drawn into one HTML widget that every build
+reuses (no widget made per build), and the widgets of a removed build-arg row closed.
 
 Secret build args: the value is typed into a password field whose ``value`` is cleared
 as soon as it reaches the kernel and is never echoed back, so it lives only in the

@@ -1,12 +1,12 @@
-"""The live progress widget: renders a BuildState as HTML, throttled; holds no logic.
+"""The build as HTML: the live progress view and the final summary; holds no logic.
 
-While the build runs, an ipywidgets ``VBox`` (one HTML widget and a progress bar) is
-redrawn at most ``refresh_rate`` times a second, and a heartbeat keeps the timers moving
-during silent steps. Only the step rows and the last few output lines are sent at each
-redraw, never the whole log. When the build ends, the widget is replaced in the output
-by a static HTML + text summary (steps, warnings, the failing step's output, the log in
-a collapsible block), so a saved notebook shows the result without a kernel instead of
-"Loading widget...".
+While the build runs, the live view (:mod:`.live`: an HTML output updated in place, or
+the form's HTML widget) is redrawn at most ``refresh_rate`` times a second, and a
+heartbeat keeps the timers moving during silent steps. Only the step rows and the last
+few output lines are sent at each redraw, never the whole log. When the build ends, the
+output becomes a static HTML + text summary (steps, warnings, the failing step's output,
+the log in a collapsible block), which is also how a displayed ``BuildResult`` looks
+(:func:`render_result`), so a saved notebook shows the build without a kernel.
 
 Everything that comes from the daemon is escaped before it goes into HTML; the ANSI
 colours the daemon uses (stderr in red) become styled spans. A render reads one
