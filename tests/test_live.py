@@ -197,3 +197,19 @@ def test_own_output_is_html_updated_in_place_and_no_widget(monkeypatch):
     count = len(sent)
     time.sleep(0.7)  # a heartbeat would have redrawn by now
     assert len(sent) == count
+
+
+def test_live_text_follows_the_status_while_the_tags_are_pushed():
+    from jupyter_dockerbuild.ui.html import INTERRUPT_HINT
+    from jupyter_dockerbuild.ui.live import live_text
+
+    state = BuildState("FROM x\n", tags=("127.0.0.1:5443/a:1",))
+    state.apply({"stream": "Step 1/1 : FROM x\n"})
+    running = live_text(state.snapshot(), cancel_hint=INTERRUPT_HINT)
+    assert running.startswith("Building") and INTERRUPT_HINT in running
+    state.apply({"aux": {"ID": "sha256:" + "cd" * 32}})
+    state.finish()
+    built = live_text(state.snapshot(), cancel_hint=INTERRUPT_HINT)
+    # Built (not "Building"): only a push would still be interruptible here.
+    assert built.splitlines()[0].startswith("Built sha256:cdcdcdcdcdcd in ")
+    assert INTERRUPT_HINT not in built

@@ -48,10 +48,15 @@ def live_text(snap: BuildSnapshot, *, tail_lines: int = 6, cancel_hint: str | No
     """
     total = snap.total_steps
     done = sum(1 for s in snap.steps if s.status in ("done", "cached"))
-    head = f"Building {snap.elapsed:.1f}s"
-    if total:
-        head += f" ({done}/{total})"
-    if cancel_hint:
+    live = snap.status in ("pending", "running")
+    if live:
+        head = f"Building {snap.elapsed:.1f}s" + (f" ({done}/{total})" if total else "")
+    elif snap.status == "succeeded":  # built, its tags being pushed (--push)
+        head = f"Built {(snap.image_id or '')[:19]} in {snap.elapsed:.1f}s"
+    else:
+        head = f"{snap.status.capitalize()} after {snap.elapsed:.1f}s"
+    pushing = any(p.status in ("pending", "running") for p in snap.pushes)
+    if cancel_hint and (live or pushing):
         head += f"  {cancel_hint}"
     lines = [head]
     for step in snap.steps:
@@ -63,6 +68,8 @@ def live_text(snap: BuildSnapshot, *, tail_lines: int = 6, cancel_hint: str | No
         if step.status == "running" and tail_lines > 0:
             tail = snap.tail if snap.tails is None else snap.tails.get(step.number, ())
             lines.extend(f"      {text}" for text, _err in tail[-tail_lines:])
+    for push in snap.pushes:
+        lines.append(f" {push.status} {push.reference}  {push.done}/{len(push.layers)} layers")
     return "\n".join(lines)
 
 
