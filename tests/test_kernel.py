@@ -6,6 +6,7 @@ the message budget under a flood of output, interrupt cancelling the build on th
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -268,3 +269,18 @@ def test_the_timer_moves_during_a_silent_step(kernel, base_image):
     ]
     # While the step is silent for 3 s, about two redraws a second, each a new time.
     assert len(timers) >= 4 and len(set(timers)) == len(timers), timers
+
+
+def test_a_displayed_result_is_the_html_summary(kernel, base_image):
+    _km, kc = kernel
+    reply, _ = run(
+        kc, f"%%dockerbuild --network none --out shown\nFROM {base_image}\nRUN echo shown\n"
+    )
+    assert reply["status"] == "ok", reply
+    reply, messages = run(kc, "shown")
+    assert reply["status"] == "ok", reply
+    data = next(m["content"]["data"] for _, m in messages if m["msg_type"] == "execute_result")
+    html = data["text/html"]
+    assert re.search(r'class="jdb-title">Built sha256:[0-9a-f]{12} in ', html), html[:400]
+    assert html.count('class="jdb-step jdb-done"') == 2 and "mathjax_ignore" in html
+    assert data["text/plain"].startswith("Built sha256:")
