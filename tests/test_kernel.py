@@ -274,7 +274,8 @@ def test_the_timer_moves_during_a_silent_step(kernel, base_image):
 def test_a_displayed_result_is_the_html_summary(kernel, base_image):
     _km, kc = kernel
     reply, _ = run(
-        kc, f"%%dockerbuild --network none --out shown\nFROM {base_image}\nRUN echo shown\n"
+        kc,
+        f"%%dockerbuild --no-cache --network none --out shown\nFROM {base_image}\nRUN echo shown\n",
     )
     assert reply["status"] == "ok", reply
     reply, messages = run(kc, "shown")
