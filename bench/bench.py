@@ -7,7 +7,8 @@ daemon, alternating A B C D A B C D ...:
 * ``dockerpy`` docker-py ``APIClient.build(path=..., decode=True)``, stream consumed
 * ``api``      ``jupyter_dockerbuild.build(context=...)``
 * ``magic``    ``%%dockerbuild`` executed in a real ipykernel through jupyter_client (the
-  kernel can render widgets, so the live widget runs; its iopub messages are counted)
+  kernel has a frontend, so the live view runs: an HTML output updated in place through
+  its display id; its iopub messages are counted)
 
 docker-py and the Python API run in warm worker processes (``worker.py``); the magic in a
 kernel that already loaded the extension and built once. The CLI is a fresh process each
@@ -45,7 +46,7 @@ TOOL_NAMES = {
     "cli": "docker CLI (classic)",
     "dockerpy": "docker-py APIClient",
     "api": "jupyter_dockerbuild.build",
-    "magic": "%%dockerbuild (kernel, widget)",
+    "magic": "%%dockerbuild (kernel, live view)",
 }
 BIG_TOTAL = 1 << 30  # 1 GiB
 BIG_FILES = 2000
@@ -388,30 +389,33 @@ def frontend_stats(msgs: list[tuple[float, str, int, dict[str, Any]]]) -> dict[s
         while t - times[lo] >= 1.0:
             lo += 1
         peak = max(peak, hi - lo + 1)
-    # When the widget first showed a step started or over: the daemon had said "Step 1/N".
+    # When the view first showed a step started or over: the daemon had said "Step 1/N".
     first_step = next(
         (
             t
             for t, k, _, c in msgs
-            if k == "comm_msg"
+            if k in ("display_data", "update_display_data")
             and any(
-                cls in str(c.get("data", {}).get("state", {}).get("value", ""))
+                cls in str(c.get("data", {}).get("text/html", ""))
                 for cls in ("jdb-running", "jdb-done", "jdb-cached")
             )
         ),
         None,
     )
-    widget = any(
-        k == "display_data" and "application/vnd.jupyter.widget-view+json" in c.get("data", {})
+    # The live view: one HTML output with a display id, then updates of it in place.
+    live = any(
+        k == "display_data"
+        and "jdb-build" in c.get("data", {}).get("text/html", "")
+        and c.get("transient", {}).get("display_id")
         for _, k, _, c in msgs
     )
     return {
         "frontend_msgs": len(shown),
-        "comm_msgs": sum(1 for m in shown if m[1] == "comm_msg"),
+        "view_updates": sum(1 for m in shown if m[1] == "update_display_data"),
         "frontend_bytes": sum(m[2] for m in shown),
         "first_comm_open": first_open,
         "first_display": first_display,
-        "widget_mode": widget,
+        "live_mode": live,
         "peak_msgs_1s": peak,
         "first_step_s": first_step,
     }
@@ -545,7 +549,7 @@ def run_startup(n: int, env: dict[str, str], work: Path) -> dict[str, Any]:
                 "warm_first_display": warm["first_display"],
                 "warm_first_comm_open": warm["first_comm_open"],
                 "warm_total": warm["seconds"],
-                "widget_mode": cold["widget_mode"] and warm["widget_mode"],
+                "live_mode": cold["live_mode"] and warm["live_mode"],
                 "ok": cold["ok"] and warm["ok"],
             }
             rows.append(row)
@@ -622,8 +626,8 @@ def main(argv: list[str] | None = None) -> int:
                         raise SystemExit("DOCKER_BUILDKIT=0 docker build: not the classic builder")
                 elif tool == "magic":
                     res = run_magic(kernel, warm, ctx, tag)
-                    if not res["widget_mode"]:
-                        raise SystemExit("%%dockerbuild did not show the widget in the kernel")
+                    if not res["live_mode"]:
+                        raise SystemExit("%%dockerbuild did not show the live view in the kernel")
                 else:
                     res = workers[tool].build(warm, ctx, tag)
                 if not res["ok"]:

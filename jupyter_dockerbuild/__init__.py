@@ -18,6 +18,7 @@ __all__ = [
     "BuildCancelled",
     "BuildError",
     "BuildForm",
+    "BuildInterrupted",
     "BuildOptions",
     "BuildResult",
     "DockerBuildError",
@@ -55,6 +56,7 @@ _LAZY = {
     "logout": "engine.registry",
     "run_image": "images.run",
     "BuildCancelled": "errors",
+    "BuildInterrupted": "errors",
     "DockerBuildError": "errors",
     "PushError": "errors",
 }
@@ -91,11 +93,14 @@ def build(
     every tag to its registry after the build (``result.pushed`` has the digests; a failed
     push raises :class:`PushError` whose ``.result`` is the build's). ``context`` adds a
     directory (filtered by its ``.dockerignore``), ``files`` adds in-memory files.
-    ``progress=True`` prints the build like the docker CLI; ``"widget"`` shows the
-    progress widget. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:
+    ``progress=True`` prints the build like the docker CLI; ``"live"`` (or its old name
+    ``"widget"``) shows the live HTML view in a notebook, updated in place, that ends as
+    the summary. ``builder`` is ``"buildkit"``, ``"classic"`` or ``"auto"`` (None:
     ``DOCKER_BUILDKIT`` if set, else auto: BuildKit when the Dockerfile needs it, classic
     for per-build resource limits, else classic); ``result.builder`` says
-    which ran. Raises :class:`BuildError` (with ``.result``) if the build fails.
+    which ran. Raises :class:`BuildError` (with ``.result``) if the build fails, and
+    :class:`BuildInterrupted` (a ``KeyboardInterrupt``, with ``.result``: the cancelled
+    build's log and steps so far) if it is interrupted.
     """
     from .builder.options import BuildOptions
     from .builder.pipeline import execute
@@ -105,7 +110,7 @@ def build(
     opts = BuildOptions.from_user(**options)
     view = None
     if progress:
-        view = make_view(widget=progress == "widget", quiet=opts.quiet)
+        view = make_view(widget=progress in ("live", "widget"), quiet=opts.quiet)
     return execute(
         dockerfile, opts, context_dir=context, files=files, host=host, view=view, builder=builder
     )
@@ -116,6 +121,23 @@ def load_ipython_extension(ipython: Any) -> None:
     from .ipython import register
 
     register(ipython)
+
+
+def _register_display() -> None:
+    """Inside IPython, display build results as their HTML summary (see ipython.display).
+
+    Only when IPython is already loaded (a notebook, the IPython shell): a plain Python
+    import must stay cheap and must not load IPython for nothing.
+    """
+    import sys
+
+    if "IPython" in sys.modules:
+        from .ipython.display import register_in_current_shell
+
+        register_in_current_shell()
+
+
+_register_display()
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -157,4 +157,28 @@ class BuildError(DockerBuildError):
 
 
 class BuildCancelled(BuildError):
-    """The build was cancelled (interrupt or Cancel button); the daemon stopped it."""
+    """The build was cancelled (interrupt or Cancel button); the daemon stopped it.
+
+    ``result`` is the cancelled build's: status ``"cancelled"``, the steps and the log
+    up to the cancel.
+    """
+
+
+class BuildInterrupted(KeyboardInterrupt):
+    """A build was interrupted (Ctrl-C, the kernel's ■); the daemon stopped it.
+
+    ``result`` is the cancelled build's :class:`BuildResult` (status ``"cancelled"``,
+    the steps and the log so far). It is a :class:`KeyboardInterrupt` and not a
+    :class:`DockerBuildError` on purpose: ``except Exception`` (or ``except BuildError``)
+    around a build in a loop must not swallow the user's interrupt and carry on. The
+    ``%%dockerbuild`` magic turns it into :class:`BuildCancelled` (the cell fails, with
+    ``--out NAME`` set); the Python API raises it as is.
+    """
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython hook: one short line, not a traceback through the HTTP stack."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]

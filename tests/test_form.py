@@ -559,3 +559,35 @@ def test_second_build_while_running_is_refused():
     finally:
         gate.set()
         f.model.runner._thread.join()
+
+
+def _widget_count() -> int:
+    return len(widgets.widget._instances)
+
+
+def test_removed_build_arg_rows_close_their_widgets():
+    f = form()
+    before = _widget_count()
+    for i in range(3):
+        r = f.add_build_arg(f"EXTRA{i}", "v")
+        parts = [r.box, r.name, r.value, r.secret_input, r.secret, r.remove, r.note]
+        assert _widget_count() > before
+        r.remove.click()
+        assert "EXTRA" not in f.magic_line
+        # Gone from the kernel (and so from every frontend), layouts and styles too.
+        assert _widget_count() == before, f"row {i} left {_widget_count() - before} widgets"
+        assert all(w.comm is None for w in parts)
+    assert [r.name.value for r in f.arg_rows] == ["PYVER", "TOKEN", "A", "B"]
+
+
+@pytest.mark.daemon
+def test_form_builds_leave_no_widgets_behind(base_image):
+    f = BuildForm(f"FROM {base_image}\nRUN echo form-leak\n", network="none", env={})
+    counts = []
+    for _ in range(4):
+        f.build()
+        result = f.wait(60)
+        assert result is not None and result.ok, f.error
+        counts.append(_widget_count())
+    assert counts == [counts[0]] * 4, counts
+    assert "Built" in f.progress.value

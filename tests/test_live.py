@@ -133,3 +133,83 @@ def test_live_view_bar_needs_a_target():
 
     with pytest.raises(TypeError, match="target"):
         LiveView(bar=widgets.IntProgress())
+
+
+class _Handle:
+    def __init__(self, sent: list) -> None:
+        self.sent = sent
+
+    def update(self, bundle: dict, raw: bool = False) -> None:
+        self.sent.append(("update", bundle))
+
+
+def test_own_output_is_html_updated_in_place_and_no_widget(monkeypatch):
+    """Saved at any moment, the view's output is static HTML and text, never a widget."""
+    import IPython.display
+
+    from jupyter_dockerbuild.ui.html import INTERRUPT_HINT
+    from jupyter_dockerbuild.ui.live import LiveView
+
+    widgets = pytest.importorskip("ipywidgets")
+    instances = widgets.widgets.widget._instances
+    before = len(instances)
+    sent: list = []
+
+    def display(bundle, raw=False, display_id=None):
+        assert raw and display_id is True
+        sent.append(("display", bundle))
+        return _Handle(sent)
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    state = BuildState("FROM x\nRUN for i in $(seq 3); do echo $i; done\n")
+    view = LiveView(refresh_rate=1000.0, cancel_hint=INTERRUPT_HINT)
+    view.update(state)
+    state.apply({"stream": "Step 1/2 : FROM x"})
+    state.apply({"stream": "\n"})
+    state.apply({"stream": "Step 2/2 : RUN for i in $(seq 3); do echo $i; done\n"})
+    state.apply({"stream": "tick-1\ntick-2\n"})
+    time.sleep(0.002)
+    view.update(state)
+    view.update(state)  # nothing changed: nothing sent
+    state.apply({"aux": {"ID": "sha256:" + "ab" * 32}})
+    state.finish()
+    view.close(state)
+
+    assert len(instances) == before, "the live view made widgets"
+    kinds = [k for k, _ in sent]
+    assert kinds[0] == "display" and set(kinds[1:]) == {"update"}, kinds
+    assert view.messages == len(sent)
+    live = [b for _, b in sent[:-1]]
+    for bundle in live:
+        assert set(bundle) == {"text/html", "text/plain"}
+        assert "mathjax_ignore" in bundle["text/html"] and 'class="jdb-bar"' in bundle["text/html"]
+        assert bundle["text/plain"].startswith("Building")
+    # The running step's tail is in the HTML and in its text twin, with the hint.
+    running = live[-1]
+    assert "tick-2" in running["text/html"] and INTERRUPT_HINT in running["text/html"]
+    assert " ▶  2 RUN for i in $(seq 3); do echo $i; done" in running["text/plain"]
+    assert "      tick-2" in running["text/plain"] and INTERRUPT_HINT in running["text/plain"]
+    # Redraws that change nothing are not sent.
+    assert len({b["text/html"] for b in live}) == len(live)
+    final = sent[-1][1]
+    assert 'class="jdb-log"' in final["text/html"] and "Built sha256:abab" in final["text/html"]
+    assert final["text/plain"].startswith("Built sha256:abab")
+    count = len(sent)
+    time.sleep(0.7)  # a heartbeat would have redrawn by now
+    assert len(sent) == count
+
+
+def test_live_text_follows_the_status_while_the_tags_are_pushed():
+    from jupyter_dockerbuild.ui.html import INTERRUPT_HINT
+    from jupyter_dockerbuild.ui.live import live_text
+
+    state = BuildState("FROM x\n", tags=("127.0.0.1:5443/a:1",))
+    state.apply({"stream": "Step 1/1 : FROM x\n"})
+    running = live_text(state.snapshot(), cancel_hint=INTERRUPT_HINT)
+    assert running.startswith("Building") and INTERRUPT_HINT in running
+    state.apply({"aux": {"ID": "sha256:" + "cd" * 32}})
+    state.finish()
+    built = live_text(state.snapshot(), cancel_hint=INTERRUPT_HINT)
+    # Built (not "Building"): only a push would still be interruptible here.
+    assert built.splitlines()[0].startswith("Built sha256:cdcdcdcdcdcd in ")
+    assert INTERRUPT_HINT not in built

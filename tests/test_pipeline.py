@@ -270,3 +270,54 @@ def test_a_second_builder_plugs_in_behind_the_same_execute():
             builder=refusing,
             docker_config=False,
         )
+
+
+class _InterruptedResponse(_Response):
+    """Streams ``lines``, then the user interrupts (Ctrl-C arrives while reading)."""
+
+    def chunks(self):
+        yield from self.lines
+        raise KeyboardInterrupt
+
+
+class _InterruptedBuilder(_OtherBuilder):
+    def start(self, client, options, body):
+        self.response = _InterruptedResponse(self.lines)
+        return self.response
+
+
+def test_an_interrupted_build_raises_an_interrupt_that_carries_the_cancelled_result():
+    lines = [
+        b'{"vertex": [1, "FROM scratch"]}\n',
+        b'{"vertex": [2, "RUN sleep 120"]}\n',
+        b'{"stream": "start-sleep\\n"}\n',
+    ]
+
+    class Builder(_InterruptedBuilder):
+        def fold(self, state, events):
+            super().fold(state, [e for e in events if "stream" not in e])
+            state.apply_many([e for e in events if "stream" in e])
+
+    builder = Builder(lines)
+    view = RecordingView()
+    with pytest.raises(KeyboardInterrupt) as err:
+        execute(
+            "FROM scratch\nRUN sleep 120\n",
+            BuildOptions(),
+            client=_Client(),  # type: ignore[arg-type]
+            view=view,
+            builder=builder,
+            docker_config=False,
+        )
+    # Still an interrupt (a loop's `except Exception` must not swallow it) ...
+    assert isinstance(err.value, jupyter_dockerbuild.BuildInterrupted)
+    assert not isinstance(err.value, Exception)
+    # ... that carries what the build did so far: the steps, the log, "cancelled".
+    result = err.value.result
+    assert result is not None and result.status == "cancelled"
+    assert [s.status for s in result.steps] == ["done", "cancelled"]
+    assert "start-sleep" in result.log
+    assert "interrupted" in str(err.value)
+    # The daemon was told (the connection closed) and the view shows the cancel.
+    assert builder.response.cancelled
+    assert view.closed is not None and view.closed.status == "cancelled"

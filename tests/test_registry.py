@@ -648,7 +648,7 @@ def test_kernel_login_build_push_and_saved_notebook(reg, cfg, repo, private_base
             ]
             == "ok"
         )
-        # --push: the live widget draws the upload under the build's steps.
+        # --push: the live view draws the upload under the build's steps.
         pushed_by_flag = run(
             f"%%dockerbuild -t {ref}-flag --network none --push\nFROM {private_base}\n"
             "RUN head -c 20000000 /dev/urandom > /blob\n"  # long enough to be drawn live

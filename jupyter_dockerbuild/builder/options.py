@@ -775,7 +775,8 @@ OPTIONS: tuple[Option, ...] = (
         "out", ("--out",), Kind.TEXT, metavar="NAME", on_cli=None, on_magic=False,
         builders=frozenset(),
         help="Store the build result (image id, tags, steps, log) in this variable, also "
-        "when the build fails; with --form, the form (its .result is the last build).",
+        "when the build fails or is interrupted; with --form, the form (its .result is the "
+        "last build).",
     ),
     Option(
         "host", ("-H", "--host"), Kind.TEXT, metavar="HOST", dest="docker_host",
@@ -789,7 +790,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "text", ("--text",), Kind.SWITCH, on_cli=None, on_magic=False, builders=frozenset(),
-        help="Print plain text progress instead of the widget.",
+        help="Print plain text progress instead of the live HTML view.",
     ),
 )  # fmt: skip
 

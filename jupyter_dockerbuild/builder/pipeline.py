@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 # before anything is drawn, and the HTTP stack (requests alone is ~100 ms in a fresh
 # kernel) and the context tar load inside execute(), after the first paint.
 from ..engine.stream import JSONStreamDecoder
-from ..errors import BuildCancelled, BuildError, DockerBuildError, HTTPError, PushError
+from ..errors import (
+    BuildCancelled,
+    BuildError,
+    BuildInterrupted,
+    DockerBuildError,
+    HTTPError,
+    PushError,
+)
 from .classic import ClassicBuilder
 from .options import BuildOptions
 from .state import BuildResult, BuildState
@@ -41,7 +48,10 @@ from .state import BuildResult, BuildState
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import BuildResponse, DockerClient
 
-__all__ = ["Builder", "NullView", "View", "execute"]
+__all__ = ["INTERRUPTED", "Builder", "NullView", "View", "execute"]
+
+#: What an interrupted build says (the magic's BuildCancelled says the same).
+INTERRUPTED = "the build was interrupted and cancelled on the daemon; no container or tag was left"
 
 
 class View(Protocol):
@@ -184,7 +194,9 @@ def execute(
     Raises :class:`BuildError` (with ``.result``) when the build fails and
     :class:`BuildCancelled` when ``cancel_event`` is set. On ``KeyboardInterrupt`` the
     connection is closed, which makes the daemon kill and remove the running build
-    container, the view shows "cancelled", and the interrupt is re-raised.
+    container, the view shows "cancelled", and the interrupt goes on as
+    :class:`BuildInterrupted` (a ``KeyboardInterrupt``) whose ``.result`` is the
+    cancelled build's, with the log and steps so far.
 
     With ``options.push`` the tags are checked before anything is sent (each must name
     its registry) and pushed after the build; a push that fails, is cancelled or is
@@ -308,7 +320,9 @@ def execute(
         if response is not None:
             response.cancel()
         state.cancel()
-        raise
+        # Still an interrupt (a KeyboardInterrupt), now carrying the cancelled build's
+        # result: its log and steps so far are worth keeping (--out NAME keeps them).
+        raise BuildInterrupted(INTERRUPTED, state.result()) from None
     except BuildError:
         raise
     except PushError as exc:

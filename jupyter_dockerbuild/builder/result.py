@@ -3,7 +3,9 @@
 Frozen data, made by :meth:`~jupyter_dockerbuild.builder.state.BuildState.result`. The
 summary is here, not in the UI layer, because the result's own ``repr`` shows it; the
 methods that look at the image (``history``, ``run``, ``compare``) call down into the
-images layer.
+images layer. Its HTML form (the build's final summary) is drawn by the UI layer, which
+this layer may not reach: :mod:`jupyter_dockerbuild.ipython.display` registers it with
+IPython's HTML formatter.
 """
 
 from __future__ import annotations
@@ -136,6 +138,11 @@ class BuildResult:
     push_error: str | None = None
     #: What the context's transfer through the session sent (None: a tar body, or none).
     context_transfer: ContextTransfer | None = None
+    #: What the build's final view drew (a :class:`~.state.BuildSnapshot`: the failed
+    #: step's last lines, BuildKit's notes, each push), so that displaying the result in
+    #: a notebook shows that same HTML summary; None for a result made by hand. Typed
+    #: loosely: ``state`` imports this module.
+    final_snapshot: Any = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -639,6 +639,7 @@ class BuildState:
                 pushed=tuple(t for p in self.pushes if (t := p.pushed_tag()) is not None),
                 push_error=self.push_error,
                 context_transfer=self.context_transfer() if self.context_transfer else None,
+                final_snapshot=self.snapshot(log=True),
             )
 
 

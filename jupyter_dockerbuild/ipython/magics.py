@@ -18,7 +18,13 @@ from IPython.core.magic_arguments import MagicArgumentParser, parse_argstring, r
 from traitlets import Bool, Float, Int, Unicode
 
 from ..builder.options import add_arguments, magic_values, option_for_flags
-from ..errors import BuildCancelled, ContextError, DockerBuildError, OptionsError
+from ..errors import (
+    BuildCancelled,
+    BuildInterrupted,
+    ContextError,
+    DockerBuildError,
+    OptionsError,
+)
 
 
 def _table_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,8 +67,8 @@ class DockerBuildMagics(Magics):
     ).tag(config=True)
     widget = Bool(
         True,
-        help="Show the live progress widget when the frontend can render widgets; "
-        "False prints plain text like the docker CLI.",
+        help="Show the live progress view (HTML output updated in place) inside a Jupyter "
+        "kernel; False prints plain text like the docker CLI.",
     ).tag(config=True)
     tail_lines = Int(
         6, help="How many lines of the running step's output the progress view shows."
@@ -83,8 +89,8 @@ class DockerBuildMagics(Magics):
             ARG PYVER
             RUN echo "python $PYVER" > /version.txt
 
-        The cell fails (raises BuildError) when the build fails; --out NAME keeps the
-        result either way.
+        The cell fails (raises BuildError) when the build fails, and BuildCancelled when
+        it is interrupted; --out NAME keeps the result in every case.
         """
         # Only what the first paint needs is imported up front; the HTTP stack
         # (requests alone costs ~100 ms in a fresh kernel) comes after the view is up.
@@ -152,14 +158,16 @@ class DockerBuildMagics(Magics):
         except DockerBuildError as exc:
             result = getattr(exc, "result", None)
             raise
-        except KeyboardInterrupt:
+        except BuildInterrupted as exc:
             # execute already closed the connection (the daemon killed the build)
             # and the view shows "cancelled"; fail the cell with one short line
-            # instead of a traceback through the HTTP stack.
-            raise BuildCancelled(
-                "the build was interrupted and cancelled on the daemon; "
-                "no container or tag was left"
-            ) from None
+            # instead of a traceback through the HTTP stack, keeping the cancelled
+            # build's result (log and steps so far) for --out.
+            result = exc.result
+            raise BuildCancelled(str(exc), result) from None
+        except KeyboardInterrupt:
+            # Before execute() had a build to cancel: nothing ran, nothing to keep.
+            raise BuildCancelled("interrupted before the build started") from None
         finally:
             if args.out and result is not None:
                 self.shell.user_ns[args.out] = result

@@ -10,7 +10,10 @@ Builds run on a background thread (the notebook stays responsive; Cancel closes 
 connection, which makes the daemon kill the build container); progress is drawn by a
 :class:`~jupyter_dockerbuild.ui.live.LiveView` into the form's own progress widgets. Push
 sends the last build's tags to their registry the same way (Cancel stops it), drawn
-under the build's steps.
+under the build's steps. Unlike the magic's live view (plain HTML output, see
+:mod:`.live`), the form is widgets by nature, so it keeps what it can of the same rules:
+the same throttled HTML and final summary, drawn into one HTML widget that every build
+reuses (no widget made per build), and the widgets of a removed build-arg row closed.
 
 Secret build args: the value is typed into a password field whose ``value`` is cleared
 as soon as it reaches the kernel and is never echoed back, so it lives only in the
@@ -175,6 +178,16 @@ class BuildArgRow:
             lambda c: c["new"] and row.set_secret_value(c["new"]), names="value"
         )
 
+    def close(self) -> None:
+        """Close the row's widgets (and their layouts and styles): the row was removed.
+
+        A closed widget's model goes from the kernel and from every frontend; a row
+        merely dropped from the form would leave its ~20 models alive in both.
+        """
+        # Both value fields: only one of them is a child of the box at a time.
+        for widget in (self.box, self.value, self.secret_input):
+            close_tree(widget)
+
     @property
     def is_secret(self) -> bool:
         """True if the value is masked and kept kernel-side."""
@@ -210,6 +223,17 @@ class BuildArgRow:
         self.secret.button_style = "warning" if row.secret else ""
         self.note.value = note
         _set_class(self.name, "jdb-invalid", invalid)
+
+
+def close_tree(widget: widgets.Widget) -> None:
+    """Close ``widget``, its children, and the layout and style models each one made."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    for part in ("layout", "style"):
+        model = getattr(widget, part, None)
+        if isinstance(model, widgets.Widget):
+            model.close()
+    widget.close()
 
 
 def _set_class(widget: widgets.DOMWidget, name: str, on: bool) -> None:
@@ -556,11 +580,15 @@ class BuildForm:
     def _render_rows(self) -> None:
         m = self.model
         views = [self._row_views.get(row) or BuildArgRow(row, m.remove_row) for row in m.rows]
-        self._row_views = {v.model: v for v in views}
+        kept = {v.model: v for v in views}
+        removed = [v for row, v in self._row_views.items() if row not in kept]
+        self._row_views = kept
         self.arg_rows = views
         boxes = tuple(v.box for v in views)
         if self._rows_box.children != boxes:
             self._rows_box.children = boxes
+        for view in removed:  # out of the box first, then gone for good
+            view.close()
         for view in views:
             view.render(*say.row_note(m, view.model))
         self.args_hint.value = say.args_hint(m)

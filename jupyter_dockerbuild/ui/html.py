@@ -1,12 +1,12 @@
-"""The live progress widget: renders a BuildState as HTML, throttled; holds no logic.
+"""The build as HTML: the live progress view and the final summary; holds no logic.
 
-While the build runs, an ipywidgets ``VBox`` (one HTML widget and a progress bar) is
-redrawn at most ``refresh_rate`` times a second, and a heartbeat keeps the timers moving
-during silent steps. Only the step rows and the last few output lines are sent at each
-redraw, never the whole log. When the build ends, the widget is replaced in the output
-by a static HTML + text summary (steps, warnings, the failing step's output, the log in
-a collapsible block), so a saved notebook shows the result without a kernel instead of
-"Loading widget...".
+While the build runs, the live view (:mod:`.live`: an HTML output updated in place, or
+the form's HTML widget) is redrawn at most ``refresh_rate`` times a second, and a
+heartbeat keeps the timers moving during silent steps. Only the step rows and the last
+few output lines are sent at each redraw, never the whole log. When the build ends, the
+output becomes a static HTML + text summary (steps, warnings, the failing step's output,
+the log in a collapsible block), which is also how a displayed ``BuildResult`` looks
+(:func:`render_result`), so a saved notebook shows the build without a kernel.
 
 Everything that comes from the daemon is escaped before it goes into HTML; the ANSI
 colours the daemon uses (stderr in red) become styled spans. A render reads one
@@ -24,7 +24,7 @@ from ..builder.state import BuildSnapshot
 from ..units import format_size
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..builder.result import StepResult
+    from ..builder.result import BuildResult, StepResult
     from ..builder.state import BuildState
 
 #: How many lines of the full log the final (static) output embeds; the rest stays on
@@ -252,11 +252,13 @@ def render_html(
     tail_lines: int = 6,
     final: bool = False,
     cancel_hint: str | None = INTERRUPT_HINT,
+    bar: bool = False,
 ) -> str:
     """Render a state (through one snapshot of it) as one HTML fragment, live or final.
 
     ``cancel_hint`` is shown while the build runs (None: nothing, e.g. where a Cancel
-    button does the job).
+    button does the job). The final form always draws its progress bar; a live one only
+    with ``bar`` (the form draws a bar widget of its own beside it).
     """
     snap = snapshot_of(state, tail_lines=tail_lines, final=final)
     # mathjax_ignore/tex2jax_ignore: JupyterLab typesets "$...$" in HTML outputs as
@@ -266,10 +268,15 @@ def render_html(
     ]
     parts.append(_header_html(snap, cancel_hint))
     total = snap.total_steps
-    if final:
+    if final or bar:
         done = sum(1 for s in snap.steps if s.status in ("done", "cached"))
         pct = 100 if snap.status == "succeeded" else int(100 * done / total) if total else 0
-        colour = {"succeeded": "#43a047", "cancelled": "#fb8c00"}.get(snap.status, "#e53935")
+        colour = {
+            "succeeded": "#43a047",
+            "cancelled": "#fb8c00",
+            "pending": "#64b5f6",
+            "running": "#64b5f6",
+        }.get(snap.status, "#e53935")
         parts.append(
             '<div class="jdb-bar" style="height:4px;background:#e0e0e0;margin:.2em 0">'
             f'<div style="height:100%;width:{pct}%;background:{colour}"></div></div>'
@@ -422,3 +429,40 @@ def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
             f"✗ {html.escape(snap.push_error)}</div>"
         )
     return "".join(rows)
+
+
+# -- a result, displayed ------------------------------------------------------------------
+
+
+def render_result(result: BuildResult, *, tail_lines: int = 6) -> str:
+    """A :class:`BuildResult` as the HTML summary its build's live view ended with.
+
+    From the snapshot the result kept of its final state (the failed step's output,
+    BuildKit's notes, the pushes); a result made by hand has none, and is drawn from
+    its own fields (no step output then).
+    """
+    snap = result.final_snapshot
+    if not isinstance(snap, BuildSnapshot):
+        failed = result.failed_step
+        snap = BuildSnapshot(
+            status=result.status,
+            tags=result.tags,
+            line_offset=result.line_offset,
+            total_steps=len(result.steps),
+            steps=result.steps,
+            tail=(),
+            downloads=(),
+            image_id=result.image_id,
+            warnings=result.warnings,
+            error=result.error,
+            exit_code=result.exit_code,
+            error_step=failed.number if failed is not None else None,
+            elapsed=result.elapsed,
+            log=result.log,
+            version=0,
+            builder=result.builder,
+            builder_note=result.builder_note,
+            bases=result.bases,
+            push_error=result.push_error,
+        )
+    return render_html(snap, tail_lines=tail_lines, final=True, cancel_hint=None)

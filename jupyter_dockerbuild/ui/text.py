@@ -4,7 +4,7 @@ The text view prints the daemon's log as it arrives (terminal IPython, nbconvert
 Python API with ``progress=True``), then a ``--push`` like ``docker push`` prints it, and a
 summary at the end; :func:`render_summary` is
 the same summary as a string, used for ``text/plain`` outputs and result reprs. The
-live widget is :class:`~jupyter_dockerbuild.ui.live.LiveView`; both only read the state.
+live HTML view is :class:`~jupyter_dockerbuild.ui.live.LiveView`; both only read the state.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ class TextView:
         self.out.flush()
 
 
-def _widgets_can_render() -> bool:
-    """True inside a Jupyter kernel (a frontend that may render widgets)."""
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (a frontend that renders HTML outputs)."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover
@@ -94,16 +94,16 @@ def make_view(
     refresh_rate: float = 10.0,
     **_: Any,
 ) -> View:
-    """The live widget inside a Jupyter kernel, else plain text like the docker CLI."""
-    if widget and _widgets_can_render():
-        try:
-            from .html import INTERRUPT_HINT
-            from .live import LiveView
+    """The live HTML view inside a Jupyter kernel, else plain text like the docker CLI.
 
-            # In a cell (magic or Python API) an interrupt cancels the build: say so.
-            return LiveView(
-                tail_lines=tail_lines, refresh_rate=refresh_rate, cancel_hint=INTERRUPT_HINT
-            )
-        except ImportError:  # ipywidgets missing: text still works
-            pass
+    ``widget`` (its old name: the live view was a widget once) False asks for text.
+    """
+    if widget and _in_kernel():
+        from .html import INTERRUPT_HINT
+        from .live import LiveView
+
+        # In a cell (magic or Python API) an interrupt cancels the build: say so.
+        return LiveView(
+            tail_lines=tail_lines, refresh_rate=refresh_rate, cancel_hint=INTERRUPT_HINT
+        )
     return TextView(quiet=quiet)

@@ -1,4 +1,4 @@
-"""The progress widget during a BuildKit build, as a person sees it in JupyterLab.
+"""The live progress view during a BuildKit build, as a person sees it in JupyterLab.
 
 Two stages run at once: both rows show as running, each with its own timer and its own
 tail, under a ``Building 12.3s (5/8)`` header that names BuildKit; at the end the
@@ -47,16 +47,16 @@ def test_buildkit_widget_shows_parallel_steps_then_the_summary(
         ],
     )
     run_all(page)
-    widget = page.locator(".jdb-widget")
-    expect(widget).to_be_visible(timeout=30_000)
-    expect(widget.locator(".jdb-builder")).to_have_text("BuildKit")
-    expect(widget.locator(".jdb-title")).to_have_text(
+    live = page.locator(".jp-OutputArea-output .jdb-build")
+    expect(live).to_be_visible(timeout=30_000)
+    expect(live.locator(".jdb-builder")).to_have_text("BuildKit")
+    expect(live.locator(".jdb-title")).to_have_text(
         re.compile(r"Building \d+\.\ds \(\d+/\d+\)"), timeout=20_000
     )
     # Both stages run: two running rows, each followed by its own tail.
-    running = widget.locator(".jdb-step.jdb-running")
+    running = live.locator(".jdb-step.jdb-running")
     expect(running).to_have_count(2, timeout=20_000)
-    tails = widget.locator(".jdb-step.jdb-running + .jdb-tail")
+    tails = live.locator(".jdb-step.jdb-running + .jdb-tail")
     expect(tails).to_have_count(2, timeout=10_000)
     expect(tails.filter(has_text=re.compile(r"left-\d+"))).to_have_count(1)
     expect(tails.filter(has_text=re.compile(r"right-\d+"))).to_have_count(1)
