@@ -32,5 +32,6 @@ def format_count(num: int, noun: str, plural: str | None = None) -> str:
     """``1 layer``, ``0 layers``, ``2 layers``: the noun agrees with the count.
 
     ``plural`` is for nouns that do not just take an ``s`` (``1 entry``, ``2 entries``).
+    Thousands are separated (``20,000 lines``): log and layer counts get large.
     """
-    return f"{num} {noun if num == 1 else (plural or noun + 's')}"
+    return f"{num:,} {noun if num == 1 else (plural or noun + 's')}"

@@ -23,6 +23,7 @@ from capture import (
 )
 
 from jupyter_dockerbuild.builder.dockerfile import parse
+from jupyter_dockerbuild.builder.result import render_summary
 from jupyter_dockerbuild.builder.state import (
     STEP_TAIL,
     BuildState,
@@ -30,6 +31,7 @@ from jupyter_dockerbuild.builder.state import (
     Download,
     strip_ansi,
 )
+from jupyter_dockerbuild.ui.html import render_html
 
 S01_ID = "sha256:de593cde475b2459f19b925e821b8e41d463baec11f33a53fe851f68853863fb"
 S02_ERROR = (
@@ -293,7 +295,14 @@ def test_s08_quiet_success_image_from_single_message() -> None:
     assert state.status == "succeeded"
     assert state.image_id == event["stream"].strip()
     assert list(state.preamble) == []  # not taken for output
-    assert [s.status for s in state.steps] == ["waiting", "waiting"]  # q=1 says nothing
+    # q=1 says nothing of the steps: built (the image exists), but how is unknown.
+    assert [s.status for s in state.steps] == ["unreported", "unreported"]
+    summary = render_summary(state)
+    assert " 2 steps: not reported by the daemon (quiet: it sent only the image id)" in summary
+    final = render_html(state, final=True)
+    assert "full log (1 line) · 2 steps not reported by the daemon" in final
+    assert 'class="jdb-step jdb-unreported"' in final and "jdb-waiting" not in final
+    assert event["stream"].strip() in final  # the log: what the daemon sent
 
 
 def test_s15_several_tags() -> None:
@@ -696,8 +705,6 @@ def test_progress_bar_one_character_at_a_time() -> None:
 
 
 def test_progress_bar_final_html_counts_one_line_per_bar() -> None:
-    from jupyter_dockerbuild.ui.html import render_html
-
     state = _bar_state()
     cut = BAR_BODY.index("\r\n")
     state.apply({"stream": BAR_BODY[:cut]})

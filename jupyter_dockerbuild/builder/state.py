@@ -501,6 +501,11 @@ class BuildState:
             if self.error is None and self.image_id:
                 self._end_current(now)
                 self.status = "succeeded"
+                for step in self.steps:
+                    # The image exists, so the step was built: the daemon (-q) just never
+                    # said so. "waiting" would show it as never run.
+                    if step.status == "waiting":
+                        step.status = "unreported"
             else:
                 if self.error is None:
                     self._fail_current(now)
