@@ -208,3 +208,21 @@ def test_text_view_skips_overwritten_progress_frames() -> None:
         assert written.count("Downloading") <= min(frames, updates + 1), size
         if size == len(body):
             assert written.count("Downloading") == 1
+
+
+def test_a_one_step_build_says_one_step_everywhere() -> None:
+    from jupyter_dockerbuild.ui.html import render_html
+
+    state = BuildState("FROM scratch\n")
+    state.apply({"stream": "Step 1/1 : FROM scratch\n"})
+    state.apply({"stream": " ---> \n"})
+    state.apply({"aux": {"ID": "sha256:" + "2" * 64}})
+    state.apply({"stream": "Successfully built 222222222222\n"})
+    state.finish()
+    out = io.StringIO()
+    TextView(out).close(state)
+    assert out.getvalue().rstrip().endswith("(1 step, 0 cached)"), out.getvalue()
+    assert render_summary(state).splitlines()[-1] == " 1 step (0 cached)"
+    assert " 1 step in " in repr(state.result())
+    final = render_html(state, final=True)
+    assert "· 1 step (0 cached)" in final and "1 steps" not in final

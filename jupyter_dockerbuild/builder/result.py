@@ -133,7 +133,8 @@ class BuildResult:
             by = " with BuildKit" if self.builder == "buildkit" else ""
             pushed = ""
             if self.push_error is not None:
-                pushed = f", push failed ({len(self.pushed)}/{len(self.tags)} tags pushed)"
+                tags = format_count(len(self.tags), "tag")
+                pushed = f", push failed ({len(self.pushed)}/{tags} pushed)"
             elif self.pushed:
                 pushed = f", pushed {self.pushed[0].digest[:19]}"
             return (

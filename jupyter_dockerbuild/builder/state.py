@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..units import format_count
 from .dockerfile import parse
 from .result import BaseImage, BuildResult, BuildStatus, StepResult, StepStatus
 
@@ -163,7 +164,7 @@ class CappedLog:
         return "".join(reversed(newest_first)), self.total
 
     def _mark(self) -> str:
-        return f"\n... [{self.dropped:,} characters of log truncated] ...\n"
+        return f"\n... [{format_count(self.dropped, 'character')} of log truncated] ...\n"
 
     def text(self) -> str:
         """The whole kept log, with a truncation mark where text was dropped."""

@@ -343,7 +343,8 @@ def _final_log_html(snap: BuildSnapshot, *, open_: bool) -> str:
     shown = _last_lines(log, FINAL_LOG_LINES)
     hidden = total - len(shown)
     note = (
-        f'<div style="color:#999">… {hidden:,} earlier lines: the whole log is in the result\'s '
+        f'<div style="color:#999">… {format_count(hidden, "earlier line")}: the whole log is '
+        "in the result's "
         "<code>.log</code> (use <code>--out NAME</code>)</div>"
         if hidden
         else ""
@@ -387,7 +388,7 @@ def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
         icon, colour, head = _PUSH_HEAD[push.status]
         live = push.status in ("pending", "running")
         sent, total = push.sent
-        detail = f"{push.done}/{len(push.layers)} layers"
+        detail = f"{push.done}/{format_count(len(push.layers), 'layer')}"
         if live and total:
             detail += f" · {format_size(sent)} / {format_size(total)}"
         hint = ""
@@ -412,7 +413,7 @@ def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
             pct = min(100, int(100 * sent / total))
             rows.append(
                 '<div class="jdb-push-total" style="display:flex;gap:.6em;margin-left:3.4em">'
-                f'<span style="width:9em">{len(push.layers)} layers</span>'
+                f'<span style="width:9em">{format_count(len(push.layers), "layer")}</span>'
                 f'<span style="width:12em">{format_size(sent)} / {format_size(total)}</span>'
                 f"{_bar(pct, '#1976d2')}</div>"
             )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..builder.result import SUMMARY_AFTER, render_summary
 from ..builder.state import BuildState
+from ..units import format_count
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..builder.pipeline import View
@@ -71,7 +72,7 @@ class TextView:
         lines = [summary[0], *[ln for ln in summary[1:] if ln.startswith(SUMMARY_AFTER)]]
         if result.ok and not self.quiet:
             cached = sum(1 for s in result.steps if s.cached)
-            lines[0] += f"  ({len(result.steps)} steps, {cached} cached)"
+            lines[0] += f"  ({format_count(len(result.steps), 'step')}, {cached} cached)"
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
 
