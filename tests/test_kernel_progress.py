@@ -45,10 +45,13 @@ def _html_strings(value):
 
 
 @pytest.mark.parametrize("builder", ["classic", "buildkit"])
-def test_a_progress_bar_reaches_the_frontend_as_its_last_frame(kernel, base_image, builder):
+def test_a_progress_bar_reaches_the_frontend_as_its_last_frame(
+    kernel, base_image, tag_prefix, builder
+):
     reply, messages = execute(
         kernel,
-        f"%%dockerbuild --builder {builder} --no-cache --network none\n"
+        # Tagged, so the fixture removes the image: nothing is left on a shared daemon.
+        f"%%dockerbuild -t {tag_prefix}:bar --builder {builder} --no-cache --network none\n"
         f"FROM {base_image}\n"
         f"RUN i=0; while [ $i -lt {FRAMES} ]; do printf '\\rDownloading %d/{FRAMES}' $i;"
         " i=$((i+1)); done; sleep 2; echo\n",
