@@ -14,13 +14,21 @@ from typing import Any
 class DockerBuildError(Exception):
     """Base class of every error this package raises on purpose."""
 
+    #: True once a build's view showed this error's message (its summary says why the
+    #: build failed): the cell's error line then points there instead of repeating it.
+    shown_above = False
+
     def _render_traceback_(self) -> list[str]:
         """IPython hook: the cell fails with one short line, not a 40-frame traceback.
 
         The message already names the culprit; the frames inside this package would
-        only hide it. Python callers outside IPython still get a normal traceback.
+        only hide it. Python callers outside IPython still get a normal traceback, and
+        ``str(error)`` is the whole message in any case.
         """
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+        name = f"\x1b[0;31m{type(self).__name__}\x1b[0m"
+        if self.shown_above:
+            return [f"{name}: see the build's summary above"]
+        return [f"{name}: {self}"]
 
 
 class OptionsError(DockerBuildError, ValueError):

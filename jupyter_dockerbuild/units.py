@@ -1,4 +1,4 @@
-"""Counts for people: ``64MiB`` to read, ``64m`` to type, ``1 layer`` but ``2 layers``.
+"""Counts and nouns for people: ``64MiB`` to read, ``64m`` to type, ``1 layer``, ``an int``.
 
 The lowest layer (beside :mod:`~jupyter_dockerbuild.errors`): sizes and counts are shown
 by the images, builder and UI layers alike.
@@ -32,5 +32,16 @@ def format_count(num: int, noun: str, plural: str | None = None) -> str:
     """``1 layer``, ``0 layers``, ``2 layers``: the noun agrees with the count.
 
     ``plural`` is for nouns that do not just take an ``s`` (``1 entry``, ``2 entries``).
+    Thousands are separated (``20,000 lines``): log and layer counts get large.
     """
-    return f"{num} {noun if num == 1 else (plural or noun + 's')}"
+    return f"{num:,} {noun if num == 1 else (plural or noun + 's')}"
+
+
+def with_article(noun: str) -> str:
+    """``a list``, ``an int``: the noun after the indefinite article its sound takes.
+
+    Decided by the first letter, which is right for the type names it is given
+    (``an int``, ``an object``, ``a str``, ``a NoneType``).
+    """
+    article = "an" if noun[:1].lower() in ("a", "e", "i", "o", "u") else "a"
+    return f"{article} {noun}"

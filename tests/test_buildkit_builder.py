@@ -433,6 +433,12 @@ def test_a_quiet_build_still_has_its_image() -> None:
     result = state.result()
     assert result.ok and result.image_id and result.image_id.startswith("sha256:")
     assert result.builder == "buildkit"
+    # The daemon sent no vertex, only the id: the steps are not shown as never run, and
+    # the log is what it sent (as `docker build -q` prints it).
+    assert result.steps and {s.status for s in result.steps} == {"unreported"}
+    assert result.log.strip() == result.image_id
+    html = render_html(state.snapshot(log=True), final=True)
+    assert "full log (1 line) · " in html and "not reported by the daemon" in html
 
 
 def test_a_build_cut_off_shows_its_running_steps_cancelled() -> None:

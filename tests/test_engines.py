@@ -93,8 +93,12 @@ def test_failed_run_keeps_its_output_and_exit_code():
     assert state.error is not None and state.error.code == 3 and state.error.step == 2
     assert list(state.steps[1].output) == [("about-to-fail", False), ("err-msg", True)]
     message = explain_error(state.error.message, state.error.code, BuildOptions(), state)
-    assert message.startswith("step 2/2 (line 2): RUN echo about-to-fail")
-    assert message.endswith("returned a non-zero code: 3")
+    # The step, its line and the daemon's words, which quote the command once.
+    assert message == (
+        "step 2/2 (line 2): The command '/bin/sh -c echo about-to-fail && echo err-msg >&2 "
+        "&& exit 3' returned a non-zero code: 3"
+    )
+    assert message.count("about-to-fail") == 1
 
 
 def test_parse_error_names_the_cell_line_on_both_engines():

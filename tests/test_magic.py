@@ -59,6 +59,10 @@ def test_failing_run_fails_the_cell_and_names_cell_line(ip, base_image, capsys):
     # One short line instead of a traceback through our package.
     err = capsys.readouterr()
     assert "builder.py" not in err.out + err.err
+    # The command is said once by the step header, once by the daemon's error in the
+    # log, once by the summary; the cell's error line points at the summary.
+    assert (err.out + err.err).count("echo boom && exit 3") == 3, err
+    assert "BuildError\x1b[0m: see the build's summary above" in err.out + err.err
 
 
 def test_parse_error_maps_to_cell_line(ip, base_image):
@@ -85,10 +89,20 @@ def test_missing_variable_named(ip):
     assert "no variable named 'nope_not_here'" in str(res.error_in_exec)
 
 
+def test_a_variable_of_the_wrong_type_is_named_with_its_article(ip):
+    ip.user_ns["count"], ip.user_ns["items"] = 3, [1]
+    res = run(ip, "%%dockerbuild --var n.txt=count\nFROM scratch\n")
+    assert "--var n.txt=count: 'count' is an int; only str or bytes" in str(res.error_in_exec)
+    res = run(ip, "%%dockerbuild --var l.txt=items\nFROM scratch\n")
+    assert "'items' is a list;" in str(res.error_in_exec)
+
+
 def test_help_lists_every_flag(ip):
     from jupyter_dockerbuild.ipython.magics import DockerBuildMagics
 
     doc = DockerBuildMagics.dockerbuild.__doc__
+    # A cell magic: the usage says %%dockerbuild, as it is typed.
+    assert doc.startswith("::\n\n  %%dockerbuild [-t NAME[:TAG]]"), doc[:60]
     for flag in [
         "--tag",
         "--file",

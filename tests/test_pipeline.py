@@ -321,3 +321,26 @@ def test_an_interrupted_build_raises_an_interrupt_that_carries_the_cancelled_res
     # The daemon was told (the connection closed) and the view shows the cancel.
     assert builder.response.cancelled
     assert view.closed is not None and view.closed.status == "cancelled"
+
+
+def test_a_failure_the_view_showed_is_said_once() -> None:
+    import io
+
+    from jupyter_dockerbuild.errors import OptionsError
+    from jupyter_dockerbuild.ui.text import TextView
+
+    out = io.StringIO()
+    with pytest.raises(OptionsError) as info:
+        execute("FROM scratch\n", BuildOptions(), view=TextView(out), builder="nope")
+    message = str(info.value)
+    assert "'nope'" in message
+    # The view's summary says why; the cell's error line points there, not repeats it.
+    assert out.getvalue().count(message) == 1
+    assert info.value.shown_above
+    (line,) = info.value._render_traceback_()
+    assert line.endswith("OptionsError\x1b[0m: see the build's summary above")
+    # Without a view nothing showed it: the error line is the whole message.
+    with pytest.raises(OptionsError) as bare:
+        execute("FROM scratch\n", BuildOptions(), builder="nope")
+    assert not bare.value.shown_above
+    assert bare.value._render_traceback_()[0].endswith(f": {message}")

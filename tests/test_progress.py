@@ -23,6 +23,7 @@ from capture import (
 )
 
 from jupyter_dockerbuild.builder.dockerfile import parse
+from jupyter_dockerbuild.builder.result import render_summary
 from jupyter_dockerbuild.builder.state import (
     STEP_TAIL,
     BuildState,
@@ -30,6 +31,7 @@ from jupyter_dockerbuild.builder.state import (
     Download,
     strip_ansi,
 )
+from jupyter_dockerbuild.ui.html import render_html
 
 S01_ID = "sha256:de593cde475b2459f19b925e821b8e41d463baec11f33a53fe851f68853863fb"
 S02_ERROR = (
@@ -293,7 +295,14 @@ def test_s08_quiet_success_image_from_single_message() -> None:
     assert state.status == "succeeded"
     assert state.image_id == event["stream"].strip()
     assert list(state.preamble) == []  # not taken for output
-    assert [s.status for s in state.steps] == ["waiting", "waiting"]  # q=1 says nothing
+    # q=1 says nothing of the steps: built (the image exists), but how is unknown.
+    assert [s.status for s in state.steps] == ["unreported", "unreported"]
+    summary = render_summary(state)
+    assert " 2 steps: not reported by the daemon (quiet: it sent only the image id)" in summary
+    final = render_html(state, final=True)
+    assert "full log (1 line) · 2 steps not reported by the daemon" in final
+    assert 'class="jdb-step jdb-unreported"' in final and "jdb-waiting" not in final
+    assert event["stream"].strip() in final  # the log: what the daemon sent
 
 
 def test_s15_several_tags() -> None:
@@ -618,3 +627,93 @@ def test_clock_starting_at_zero() -> None:
     assert state.result().steps[0].duration == 0.0
     clock.t = 2.5
     assert state.result().steps[0].duration == 2.5
+
+
+# -- carriage-return progress bars (pip, tqdm, curl, apt) ------------------------------
+
+BAR_FRAMES = 30
+BAR_BODY = (
+    "".join(f"\rDownloading {i}/{BAR_FRAMES}" for i in range(BAR_FRAMES))
+    + "\r\n"
+    + "50%\r100%\rdone\n"
+)
+BAR_LINES = [f"Downloading {BAR_FRAMES - 1}/{BAR_FRAMES}", "done"]
+
+
+def _terminal_line(text: str) -> str:
+    """What a terminal shows on the last line of ``text`` (a reference, written apart)."""
+    frames = [f for f in text.split("\n")[-1].split("\r") if f]
+    return frames[-1] if frames else ""
+
+
+def _bar_state() -> BuildState:
+    state = BuildState("FROM local/busybox\nRUN bar\n")
+    for text in (
+        "Step 1/2 : FROM local/busybox\n",
+        " ---> 0123456789ab\n",
+        "Step 2/2 : RUN bar\n",
+        " ---> Running in 0123456789ab\n",
+    ):
+        state.apply({"stream": text})
+    return state
+
+
+def _bar_end(state: BuildState) -> None:
+    for text in (" ---> 123456789abc\n", "Successfully built 123456789abc\n"):
+        state.apply({"stream": text})
+    state.apply({"aux": {"ID": "sha256:" + "1" * 64}})
+    state.finish()
+
+
+@pytest.mark.parametrize("stderr", [False, True], ids=["stdout", "stderr"])
+def test_progress_bar_frames_collapse_split_at_every_offset(stderr: bool) -> None:
+    wrap = (lambda t: f"\x1b[91m{t}\x1b[0m") if stderr else (lambda t: t)
+    for cut in range(len(BAR_BODY) + 1):
+        state = _bar_state()
+        if BAR_BODY[:cut]:
+            state.apply({"stream": wrap(BAR_BODY[:cut])})
+        # Mid-line, the tail ends with the frame on screen, never a row per frame.
+        shown = [line for line, _ in state.tail(12)]
+        assert "\r" not in "".join(shown), (cut, shown)
+        assert len(shown) <= 2, (cut, shown)
+        if _terminal_line(BAR_BODY[:cut]):
+            assert shown[-1] == _terminal_line(BAR_BODY[:cut]), cut
+        if BAR_BODY[cut:]:
+            state.apply({"stream": wrap(BAR_BODY[cut:])})
+        _bar_end(state)
+        step = state.steps[1]
+        assert [line for line, _ in step.output] == BAR_LINES, cut
+        assert step.lines_total == 2, cut
+        log = state.log_text()
+        assert "\r" not in log, cut
+        assert log.splitlines()[-4:-2] == BAR_LINES, (cut, log)
+        assert state.result().log == log
+        # The raw log keeps every frame the daemon sent.
+        assert strip_ansi(state.raw_log()).count("Downloading ") == BAR_FRAMES
+
+
+def test_progress_bar_one_character_at_a_time() -> None:
+    state = _bar_state()
+    sizes = []
+    for char in BAR_BODY:
+        state.apply({"stream": char})
+        sizes.append(sum(len(line) for line, _ in state.tail(12)))
+    _bar_end(state)
+    assert [line for line, _ in state.steps[1].output] == BAR_LINES
+    # What the live view is given stays one line's worth, whatever the frame count.
+    assert max(sizes) <= 2 * len(BAR_LINES[0]) + 2
+
+
+def test_progress_bar_final_html_counts_one_line_per_bar() -> None:
+    state = _bar_state()
+    cut = BAR_BODY.index("\r\n")
+    state.apply({"stream": BAR_BODY[:cut]})
+    live = render_html(state)
+    assert live.count("Downloading") == 1, live
+    state.apply({"stream": BAR_BODY[cut:]})
+    _bar_end(state)
+    final = render_html(state, final=True)
+    log = state.log_text()
+    assert f"full log ({len(log.splitlines())} lines)" in final
+    assert final.count(f"Downloading {BAR_FRAMES - 1}/{BAR_FRAMES}") == 1
+    assert "Downloading 0/" not in final

@@ -159,3 +159,70 @@ def test_view_reading_a_truncated_log() -> None:
     assert len(text) < 200 * 1024 < len(full)
     view.update(state)  # nothing new: nothing printed
     assert late.getvalue() == text
+
+
+def _screen(text: str) -> list[str]:
+    r"""What a terminal shows after ``text``: ``\r`` goes back to column 0 and overwrites."""
+    lines = [[]]
+    col = 0
+    for char in text:
+        if char == "\n":
+            lines.append([])
+            col = 0
+        elif char == "\r":
+            col = 0
+        else:
+            line = lines[-1]
+            if col < len(line):
+                line[col] = char
+            else:
+                line.append(char)
+            col += 1
+    return ["".join(line) for line in lines]
+
+
+def test_text_view_skips_overwritten_progress_frames() -> None:
+    frames = 500
+    body = (
+        "Progress: "
+        + "".join(f"\rDownloading {i}/{frames}" for i in range(frames))
+        + "\r\n50%\r100%\rdone\nplain line\n"
+    )
+    head = ["Step 1/1 : RUN bar\n", " ---> Running in 0123456789ab\n"]
+    for size in (1, 7, 64, len(body)):
+        out = io.StringIO()
+        view = TextView(out)
+        state = BuildState("RUN bar\n")
+        for text in head:
+            state.apply({"stream": text})
+        raw = "".join(head)
+        for start in range(0, len(body), size):
+            state.apply({"stream": body[start : start + size]})
+            raw += body[start : start + size]
+            view.update(state)
+        written = out.getvalue()
+        # The same screen as the raw stream, without the frames nobody could see.
+        assert _screen(written) == _screen(raw), size
+        # At most one frame (or a piece of one) per write: not every frame the bar drew.
+        updates = -(-len(body) // size)
+        assert written.count("Downloading") <= min(frames, updates + 1), size
+        if size == len(body):
+            assert written.count("Downloading") == 1
+
+
+def test_a_one_step_build_says_one_step_everywhere() -> None:
+    from jupyter_dockerbuild.ui.html import render_html
+
+    state = BuildState("FROM scratch\n")
+    state.apply({"stream": "Step 1/1 : FROM scratch\n"})
+    state.apply({"stream": " ---> \n"})
+    state.apply({"aux": {"ID": "sha256:" + "2" * 64}})
+    state.apply({"stream": "Successfully built 222222222222\n"})
+    state.finish()
+    out = io.StringIO()
+    TextView(out).close(state)
+    assert out.getvalue().rstrip().endswith("(1 step, 0 cached)"), out.getvalue()
+    assert render_summary(state).splitlines()[-1] == " 1 step (0 cached)"
+    assert " 1 step in " in repr(state.result())
+    final = render_html(state, final=True)
+    assert "· 1 step (0 cached)" in final and "1 steps" not in final

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.buildkit import VertexStatus
+from ..units import format_count
 from .buildkit_state import BuildKitState, Change, VertexState
 
 #: A vertex with output waits at most this long (daemon time) behind the shown one.
@@ -224,7 +225,8 @@ class PlainPrinter:
         cursor.warnings = len(vertex.warnings)
         lines = vertex.log.since(cursor.line)
         if lines and lines[0].number > cursor.line + 1:
-            out.append(f"#{n} [{lines[0].number - cursor.line - 1} lines not kept]\n")
+            lost = format_count(lines[0].number - cursor.line - 1, "line")
+            out.append(f"#{n} [{lost} not kept]\n")
         start = vertex.last_start
         for line in lines:
             offset = line.timestamp - start if line.timestamp and start else 0.0

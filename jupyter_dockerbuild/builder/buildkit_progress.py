@@ -173,6 +173,9 @@ class BuildKitBuildState(BuildState):
             self._log.append(text)
         if change.image_id:
             self.image_id = self.kit.image_id
+            if change.messages:
+                # q=1: the id as text is all the daemon sends, and what the CLI prints.
+                self._log.append("".join(change.messages))
         if change.messages:
             self.tagged = list(self.kit.tags)
         if change.vertices and self.kit.warnings and len(self.kit.warnings) != len(self.warnings):

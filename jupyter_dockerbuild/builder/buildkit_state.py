@@ -46,6 +46,7 @@ from ..engine.buildkit import (
     image_id_of,
     status_of,
 )
+from ..units import format_count
 
 #: Lines kept per vertex (both streams together); older ones are dropped, counted.
 MAX_LINES = 5000
@@ -231,7 +232,8 @@ class VertexLog:
                 line.cut += extra
 
     def _end_line(self, stream: int, line: _StreamLine, timestamp: float | None) -> None:
-        text = line.text if not line.cut else f"[{line.cut} characters cut] {line.text}"
+        cut = format_count(line.cut, "character")
+        text = line.text if not line.cut else f"[{cut} cut] {line.text}"
         started = line.started if line.started is not None else timestamp
         line.text, line.cut, line.at_column0, line.started = "", 0, False, None
         self._push(stream, text, started)

@@ -92,7 +92,9 @@ def explain_error(message: str, code: int | None, options: BuildOptions, state: 
             "or the build container was killed"
         )
     if "returned a non-zero code" in message:
-        return f"{where}{instruction}: {message}" if instruction else f"{where}{message}"
+        # The daemon's "The command '/bin/sh -c ...'" already quotes the instruction:
+        # naming it again would say the command twice in one line.
+        return f"{where}{message}"
     if "no build stage" in lowered:
         return f"the Dockerfile must start with FROM (only ARG may come before it) ({message})"
     if "cannot be empty" in lowered:

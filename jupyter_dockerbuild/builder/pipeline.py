@@ -25,6 +25,7 @@ progress in the same view; a failed push is a
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -156,6 +157,18 @@ def _dockerfile_text(
             return fh.read()
     except OSError:
         return None
+
+
+def _mark_shown(exc: BaseException | None, state: BuildState, view: View) -> None:
+    """Mark ``exc`` as shown when the view just drew its message (failure or push error).
+
+    The cell's error line then does not say it a second time (see ``shown_above``).
+    """
+    if not isinstance(exc, DockerBuildError) or isinstance(view, NullView):
+        return
+    drawn = (state.error.message if state.error is not None else None, state.push_error)
+    if str(exc) in drawn:
+        exc.shown_above = True
 
 
 def execute(
@@ -352,5 +365,6 @@ def execute(
         if close_builder is not None:
             close_builder()  # the BuildKit session ends with the build
         view.close(state)
+        _mark_shown(sys.exc_info()[1], state, view)
         if owns_client and client is not None:
             client.close()

@@ -13,10 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..units import format_count
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..images.push import PushedTag
 
-StepStatus = Literal["waiting", "running", "done", "cached", "failed", "cancelled"]
+#: ``unreported``: the build succeeded without the daemon saying anything of this step
+#: (``-q``: it sends the image id only), so whether it ran or came from cache is unknown.
+StepStatus = Literal["waiting", "running", "done", "cached", "failed", "cancelled", "unreported"]
 BuildStatus = Literal["pending", "running", "succeeded", "failed", "cancelled"]
 #: Where a base image came from: ``pulled`` (downloaded for this build), ``checked`` (the
 #: registry was asked and had nothing newer, e.g. ``--pull``), ``local`` (the daemon's
@@ -36,6 +40,9 @@ __all__ = [
 
 #: How the summary's lines after the steps start (a text view keeps these).
 SUMMARY_AFTER = (" ⚠", " base ", " pushed ", " ✗ push")
+
+#: Why the steps of a quiet build show no status (the summary and the view say it).
+UNREPORTED = "not reported by the daemon (quiet: it sent only the image id)"
 
 _SOURCES = {
     "pulled": "pulled now",
@@ -162,12 +169,13 @@ class BuildResult:
             by = " with BuildKit" if self.builder == "buildkit" else ""
             pushed = ""
             if self.push_error is not None:
-                pushed = f", push failed ({len(self.pushed)}/{len(self.tags)} tags pushed)"
+                tags = format_count(len(self.tags), "tag")
+                pushed = f", push failed ({len(self.pushed)}/{tags} pushed)"
             elif self.pushed:
                 pushed = f", pushed {self.pushed[0].digest[:19]}"
             return (
                 f"<BuildResult succeeded {self.short_id}{tags} "
-                f"{len(self.steps)} steps in {self.elapsed:.1f}s{by}{pushed}>"
+                f"{format_count(len(self.steps), 'step')} in {self.elapsed:.1f}s{by}{pushed}>"
             )
         return f"<BuildResult {self.status}: {self.error}>"
 
@@ -241,8 +249,10 @@ def render_summary(build: Any) -> str:
         lines.append(f" {mark.get(s.status, ' ')} {s.number:>2} {s.instruction}  {right}".rstrip())
     for w in result.warnings:
         lines.append(f" ⚠ {w}")
-    if total:
-        lines.append(f" {total} steps ({cached} cached)")
+    if any(s.status == "unreported" for s in result.steps):
+        lines.append(f" {format_count(total, 'step')}: {UNREPORTED}")
+    elif total:
+        lines.append(f" {format_count(total, 'step')} ({cached} cached)")
     for base in result.bases:
         lines.append(f" base {base.describe()}")
     for tag in result.pushed:

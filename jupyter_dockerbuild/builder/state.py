@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..units import format_count
 from .dockerfile import parse
 from .result import BaseImage, BuildResult, BuildStatus, ContextTransfer, StepResult, StepStatus
 
@@ -48,6 +49,56 @@ _STDERR_ON, _STDERR_OFF = "\x1b[91m", "\x1b[0m"
 def strip_ansi(text: str) -> str:
     """Remove ANSI escape sequences (colours) from ``text``."""
     return _ANSI_RE.sub("", text)
+
+
+def last_frame(line: str) -> str:
+    r"""What a terminal shows of ``line`` (no newline in it) redrawn with ``\r``.
+
+    pip, tqdm, curl and apt redraw a progress bar by going back to the start of the line:
+    only the last frame stays on screen. A ``\r`` with nothing after it (the end of a
+    ``\r\n``, a bar that redraws before its next frame) keeps the frame before it.
+    """
+    if "\r" not in line:
+        return line
+    body = line.rstrip("\r")
+    return body[body.rfind("\r") + 1 :]
+
+
+def collapse_cr(text: str) -> str:
+    r"""``text`` with each line redrawn with ``\r`` reduced to its :func:`last_frame`.
+
+    Costs a scan of ``text`` plus the lines that hold a ``\r``: a 16 MB log without any
+    pays one ``str.find``.
+    """
+    cr = text.find("\r")
+    if cr < 0:
+        return text
+    out: list[str] = []
+    pos = 0
+    while cr >= 0:
+        newline = text.rfind("\n", pos, cr)
+        start = newline + 1 if newline >= 0 else pos
+        end = text.find("\n", cr)
+        if end < 0:
+            end = len(text)
+        out.append(text[pos:start])
+        out.append(last_frame(text[start:end]))
+        pos = end
+        cr = text.find("\r", pos)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _open_frame(line: str) -> str:
+    r"""The line in progress kept as its last frame, and a pending ``\r`` if it ends so.
+
+    The pending ``\r`` matters when a chunk ends between ``\r`` and what follows: text
+    next replaces the frame, a ``\n`` next ends the line with it.
+    """
+    if "\r" not in line:
+        return line
+    frame = last_frame(line)
+    return frame + "\r" if line.endswith("\r") else frame
 
 
 # -- Dockerfile instructions ------------------------------------------------------
@@ -113,7 +164,7 @@ class CappedLog:
         return "".join(reversed(newest_first)), self.total
 
     def _mark(self) -> str:
-        return f"\n... [{self.dropped:,} characters of log truncated] ...\n"
+        return f"\n... [{format_count(self.dropped, 'character')} of log truncated] ...\n"
 
     def text(self) -> str:
         """The whole kept log, with a truncation mark where text was dropped."""
@@ -381,7 +432,9 @@ class BuildState:
     def _add_output(self, text: str, is_err: bool) -> None:
         newlines = text.count("\n")
         if not newlines:
-            self._partial += text
+            # Collapsed as it grows: a progress bar's 20,000 frames are one line on
+            # screen, and the tail shows this line at every redraw.
+            self._partial = _open_frame(self._partial + text)
             self._partial_err = self._partial_err or is_err
             return
         bucket, step = self._bucket()
@@ -394,7 +447,7 @@ class BuildState:
                 _push(bucket, line, is_err)
         else:
             partial = rest
-        self._partial = partial
+        self._partial = _open_frame(partial)
         self._partial_err = is_err and bool(partial)
         if step is not None:
             step.lines_total += newlines
@@ -452,6 +505,11 @@ class BuildState:
             if self.error is None and self.image_id:
                 self._end_current(now)
                 self.status = "succeeded"
+                for step in self.steps:
+                    # The image exists, so the step was built: the daemon (-q) just never
+                    # said so. "waiting" would show it as never run.
+                    if step.status == "waiting":
+                        step.status = "unreported"
             else:
                 if self.error is None:
                     self._fail_current(now)
@@ -520,8 +578,9 @@ class BuildState:
             step = failed[-1] if failed else None
         bucket = step.output if step is not None else self.preamble
         lines = list(bucket)[-n:] if n > 0 else []
-        if self._partial and step is self.current:
-            lines = [*lines, (self._partial, self._partial_err)][-n:]
+        partial = last_frame(self._partial)
+        if partial and step is self.current:
+            lines = [*lines, (partial, self._partial_err)][-n:]
         return lines
 
     @property
@@ -540,12 +599,16 @@ class BuildState:
             return self._log.text()
 
     def log_text(self) -> str:
-        """The kept log as plain text (capped, with a truncation mark if needed)."""
+        r"""The kept log as a terminal shows it (capped, with a truncation mark if needed).
+
+        No colours, and a line redrawn with ``\r`` (a progress bar) is its last frame;
+        :meth:`raw_log` keeps every byte the daemon sent.
+        """
         # Cached by the log's length (it only grows): the end of a build asks for it
         # several times (result, summary, final view), each ~15 ms on a 1M-line log.
         with self._lock:
             if self._log_text is None or self._log_text[0] != self._log.total:
-                self._log_text = (self._log.total, strip_ansi(self._log.text()))
+                self._log_text = (self._log.total, collapse_cr(strip_ansi(self._log.text())))
             return self._log_text[1]
 
     def _step_results(self, now: float) -> tuple[StepResult, ...]:
@@ -644,6 +707,4 @@ class BuildState:
 
 
 def _push(bucket: deque[tuple[str, bool]], line: str, is_err: bool) -> None:
-    if "\r" in line:  # progress bars redraw with \r: keep what the terminal would show
-        line = line.rstrip("\r").rsplit("\r", 1)[-1]
-    bucket.append((line, is_err))
+    bucket.append((last_frame(line), is_err))

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StreamError
+from ..units import with_article
 from .protobuf import FIXED32, FIXED64, LENGTH, VARINT, as_int32, as_int64, fields
 
 #: ``id`` of the JSON messages that carry a base64 ``StatusResponse``.
@@ -333,7 +334,9 @@ def decode_status(aux: str) -> StatusResponse:
     Raises :class:`StreamError` when it is not base64 or not a well-formed message.
     """
     if not isinstance(aux, str):
-        raise StreamError(f"BuildKit trace payload is a {type(aux).__name__}, not a base64 string")
+        raise StreamError(
+            f"BuildKit trace payload is {with_article(type(aux).__name__)}, not a base64 string"
+        )
     try:
         data = base64.b64decode(aux, validate=True)
     except (binascii.Error, ValueError) as exc:

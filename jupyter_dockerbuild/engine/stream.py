@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import StreamError
+from ..units import with_article
 
 _decode_json = json.JSONDecoder().raw_decode
 
@@ -80,7 +81,7 @@ def _parse(line: str) -> dict[str, Any]:
     if line[pos:].strip():
         raise StreamError(f"unexpected data after a message: {line[pos:][:200]!r}")
     if not isinstance(obj, dict):
-        raise StreamError(f"the daemon sent a {type(obj).__name__}, not a JSON object")
+        raise StreamError(f"the daemon sent {with_article(type(obj).__name__)}, not a JSON object")
     return obj
 
 

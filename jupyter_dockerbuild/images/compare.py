@@ -99,7 +99,7 @@ class ImageComparison:
         total = len(new.layers)
         if self.shared_layers:
             shared = (
-                f"The first {self.shared_layers} of {new.name}'s {total} layers "
+                f"The first {self.shared_layers} of {new.name}'s {format_count(total, 'layer')} "
                 f"({format_size(self.shared_size)}) are shared with {old.name}: stored "
                 "once, and reused instead of rebuilt."
             )

@@ -33,7 +33,7 @@ from ..engine.config import load_docker_config
 from ..engine.registry import Reference, explain_registry_error, split_reference
 from ..engine.stream import JSONStreamDecoder
 from ..errors import DaemonError, HelperError, HTTPError, PushError, StreamError
-from ..units import format_size
+from ..units import format_count, format_size
 
 PushStatus = Literal["pending", "running", "pushed", "failed", "cancelled"]
 
@@ -234,7 +234,8 @@ def push_lines(snap: PushSnapshot) -> list[str]:
         "failed": "Push failed:",
         "cancelled": "Push cancelled:",
     }[snap.status]
-    title = f"{head} {snap.reference} ({snap.done}/{len(snap.layers)} layers) {snap.elapsed:.1f}s"
+    layers = format_count(len(snap.layers), "layer")
+    title = f"{head} {snap.reference} ({snap.done}/{layers}) {snap.elapsed:.1f}s"
     if snap.status == "pushed" and snap.digest:
         title += f"  {snap.digest}"
     out = [title]

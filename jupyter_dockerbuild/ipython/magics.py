@@ -25,6 +25,7 @@ from ..errors import (
     DockerBuildError,
     OptionsError,
 )
+from ..units import with_article
 
 
 def _table_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,7 +37,9 @@ def _table_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     help, which ``%%dockerbuild?`` shows. The arguments come from
     :data:`~jupyter_dockerbuild.builder.options.OPTIONS`, so no flag is declared here.
     """
-    parser = MagicArgumentParser(real_name(func), description=func.__doc__)
+    # IPython's help formatter puts one "%" before the name (right for line magics):
+    # the second one makes the usage read "%%dockerbuild", as the cell magic is typed.
+    parser = MagicArgumentParser("%" + real_name(func), description=func.__doc__)
     # Raise ArgumentError, which says which argument is wrong, instead of a message.
     parser.exit_on_error = False
     add_arguments(parser)
@@ -181,9 +184,9 @@ class DockerBuildMagics(Magics):
                 raise ContextError(f"--var {spec}: there is no variable named {var!r}")
             value = self.shell.user_ns[var]
             if not isinstance(value, (str, bytes)):
+                kind = with_article(type(value).__name__)
                 raise ContextError(
-                    f"--var {spec}: {var!r} is a {type(value).__name__}; only str or bytes "
-                    "can become a file"
+                    f"--var {spec}: {var!r} is {kind}; only str or bytes can become a file"
                 )
             files[path] = value
         return files

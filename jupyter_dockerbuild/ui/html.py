@@ -20,8 +20,9 @@ import html
 import re
 from typing import TYPE_CHECKING
 
+from ..builder.result import UNREPORTED
 from ..builder.state import BuildSnapshot
-from ..units import format_size
+from ..units import format_count, format_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..builder.result import BuildResult, StepResult
@@ -64,6 +65,7 @@ _ICONS = {
     "cached": ("✓", "#2e7d32"),
     "failed": ("✗", "#c62828"),
     "cancelled": ("■", "#b26a00"),
+    "unreported": ("·", "#999"),
 }
 
 
@@ -121,7 +123,7 @@ def _step_row(snap: BuildSnapshot, step: StepResult) -> str:
         # The snapshot's lines already count from the cell's first line.
         where = f'<span style="color:#c62828">{label} {step.line}</span> '
     weight = "font-weight:600;" if step.status in ("running", "failed") else ""
-    dim = "color:#999;" if step.status == "waiting" else ""
+    dim = "color:#999;" if step.status in ("waiting", "unreported") else ""
     instr = html.escape(step.instruction)
     return (
         f'<div style="display:flex;gap:.6em;{weight}{dim}" class="jdb-step jdb-{step.status}">'
@@ -348,13 +350,19 @@ def _final_log_html(snap: BuildSnapshot, *, open_: bool) -> str:
     shown = _last_lines(log, FINAL_LOG_LINES)
     hidden = total - len(shown)
     note = (
-        f'<div style="color:#999">… {hidden:,} earlier lines: the whole log is in the result\'s '
+        f'<div style="color:#999">… {format_count(hidden, "earlier line")}: the whole log is '
+        "in the result's "
         "<code>.log</code> (use <code>--out NAME</code>)</div>"
         if hidden
         else ""
     )
     cached = sum(1 for s in snap.steps if s.cached)
-    summary = f"full log ({total:,} lines) · {len(snap.steps)} steps ({cached} cached)"
+    steps = format_count(len(snap.steps), "step")
+    if any(s.status == "unreported" for s in snap.steps):
+        steps += f" {UNREPORTED}"
+    else:
+        steps += f" ({cached} cached)"
+    summary = f"full log ({format_count(total, 'line')}) · {steps}"
     return (
         f'<details class="jdb-log"{" open" if open_ else ""} style="margin-top:.3em">'
         f'<summary style="cursor:pointer;color:#666">{summary}</summary>{note}'
@@ -387,7 +395,7 @@ def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
         icon, colour, head = _PUSH_HEAD[push.status]
         live = push.status in ("pending", "running")
         sent, total = push.sent
-        detail = f"{push.done}/{len(push.layers)} layers"
+        detail = f"{push.done}/{format_count(len(push.layers), 'layer')}"
         if live and total:
             detail += f" · {format_size(sent)} / {format_size(total)}"
         hint = ""
@@ -412,7 +420,7 @@ def _after_build_html(snap: BuildSnapshot, cancel_hint: str | None) -> str:
             pct = min(100, int(100 * sent / total))
             rows.append(
                 '<div class="jdb-push-total" style="display:flex;gap:.6em;margin-left:3.4em">'
-                f'<span style="width:9em">{len(push.layers)} layers</span>'
+                f'<span style="width:9em">{format_count(len(push.layers), "layer")}</span>'
                 f'<span style="width:12em">{format_size(sent)} / {format_size(total)}</span>'
                 f"{_bar(pct, '#1976d2')}</div>"
             )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..builder.result import SUMMARY_AFTER, render_summary
 from ..builder.state import BuildState
+from ..units import format_count
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..builder.pipeline import View
@@ -43,7 +44,7 @@ class TextView:
             return
         if state.log_total != self._cursor:
             text, self._cursor = state.log_since(self._cursor)
-            self.out.write(text)
+            self.out.write(skip_overwritten(text))
             self.out.flush()
         if state.pushes:
             self._print_pushes(state)
@@ -71,9 +72,30 @@ class TextView:
         lines = [summary[0], *[ln for ln in summary[1:] if ln.startswith(SUMMARY_AFTER)]]
         if result.ok and not self.quiet:
             cached = sum(1 for s in result.steps if s.cached)
-            lines[0] += f"  ({len(result.steps)} steps, {cached} cached)"
+            lines[0] += f"  ({format_count(len(result.steps), 'step')}, {cached} cached)"
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
+
+
+def skip_overwritten(text: str) -> str:
+    r"""``text`` without the progress-bar frames a later ``\r`` in it overwrites.
+
+    A terminal shows the same (the last frame, after a ``\r``), but a pipe, a file or a
+    notebook's stream output no longer receives 20,000 frames of a ``pip install``. A
+    line's first frame may continue text written before, so it stays unless a later
+    frame replaces it; a trailing ``\r`` stays so the next write still overwrites.
+    """
+    if "\r" not in text:
+        return text
+    out: list[str] = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            frames = line.split("\r")
+            last = max((i for i, f in enumerate(frames) if f), default=0)
+            pending = "\r" if line.endswith("\r") else ""
+            line = ("\r" if last else "") + frames[last] + pending
+        out.append(line)
+    return "\n".join(out)
 
 
 def _in_kernel() -> bool:
