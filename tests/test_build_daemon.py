@@ -166,7 +166,8 @@ _OWN_DOCKERFILE = "FROM dir-own\n# the directory's Dockerfile, not the cell's\n"
 # BuildKit reads a tar body as a remote context and applies no .dockerignore (moby's
 # builder-next hands it to dockerui as an HTTP context; dockerui filters local contexts
 # only), so the hidden Dockerfile stays visible to COPY . until the context goes through
-# a BuildKit session. Seen on 20.10, 26.1 and 28.5.
+# a BuildKit session (FileSync, the default: the cell's Dockerfile goes in its own
+# tree). Seen on 20.10, 26.1 and 28.5.
 _BUILDKIT_TAR_SHOWS_HIDDEN = pytest.mark.xfail(
     strict=True,
     reason="BuildKit applies no .dockerignore to a tar context: the hidden Dockerfile is "
@@ -202,11 +203,17 @@ def test_cell_dockerfile_leaves_the_context_dockerfile_alone(
 
 
 @pytest.mark.parametrize(
-    "builder", ["classic", pytest.param("buildkit", marks=_BUILDKIT_TAR_SHOWS_HIDDEN)]
+    ("builder", "transport"),
+    [
+        ("classic", "tar"),
+        ("buildkit", "filesync"),
+        pytest.param("buildkit", "tar", marks=_BUILDKIT_TAR_SHOWS_HIDDEN),
+    ],
 )
 def test_copy_all_sees_exactly_the_context_directory(
-    builder, base_image, tag_prefix, tmp_path, image_file
+    builder, transport, base_image, tag_prefix, tmp_path, image_file, monkeypatch
 ):
+    monkeypatch.setenv("JUPYTER_DOCKERBUILD_CONTEXT", transport)
     # No .dockerfile.* and no .dockerignore added: the directory, file for file.
     (tmp_path / "Dockerfile").write_text(_OWN_DOCKERFILE)
     (tmp_path / "file.txt").write_text("hi\n")

@@ -107,11 +107,16 @@ def test_copy_gives_the_tar_paths_files_and_the_cells_dockerfile_is_built(
     assert sent is not None and sent.via == "filesync" and sent.files_sent > 0
     tar_files, session_files = listing(via_tar), listing(via_session)
     # The cell's Dockerfile was built (LIST_APP ran) and the directory's own Dockerfile
-    # reached /app as it is on disk; the tar path puts the cell's text there instead.
+    # reached /app as it is on disk. The tar path's hidden .dockerfile.<hex> is seen by
+    # BuildKit's COPY . (no .dockerignore for a tar context): the caveat FileSync lifts.
+    hidden = [p for p in tar_files if p.startswith("./.dockerfile.")]
+    assert len(hidden) == 1 and not any(p.startswith("./.dockerfile.") for p in session_files)
+    tar_files.pop(hidden[0])
     own = (root / "Dockerfile").read_bytes()
     import hashlib
 
     assert session_files["./Dockerfile"].endswith(hashlib.sha256(own).hexdigest()[:16])
+    assert tar_files["./Dockerfile"] == session_files["./Dockerfile"]
     tar_files.pop("./Dockerfile")
     session_files.pop("./Dockerfile")
     # Folders get the time BuildKit wrote them when the context came through the

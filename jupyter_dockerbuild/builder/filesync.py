@@ -232,15 +232,23 @@ def sync_dirs(
     it the Dockerfile named by ``dockerfile_path`` is taken from ``context_dir`` or
     ``files`` and served in both trees, as the tar path has it in the context too.
     """
+    # No .dockerignore edit: the cell's Dockerfile is not in the context tree at all.
     ctx = build_context(
-        dockerfile, dockerfile_path=dockerfile_path, context_dir=context_dir, files=files
+        dockerfile,
+        dockerfile_path=dockerfile_path,
+        context_dir=context_dir,
+        files=files,
+        daemon_reads_dockerignore=False,
     )
     df_path = ctx.dockerfile_path
     if dockerfile is not None:
         # The cell's text stands in for nothing in the context: without it the walk lets
-        # a directory's own file of that name through, as .dockerignore says.
+        # a directory's own file of that name through, as .dockerignore says. (The tar
+        # path hides it under .dockerfile.<hex> beside a directory; here it has its own
+        # tree, at the path the query's dockerfile= names.)
         generated = {k: v for k, v in ctx.generated.items() if k != df_path}
         ctx = dataclasses.replace(ctx, generated=generated)
+        df_path = dockerfile_path
     plan = ctx.plan()
     context = SyncTree.of([_entry_of(item) for item in plan.values()])
 
