@@ -234,3 +234,39 @@ def test_fuzzed_and_truncated_requests_end_with_a_status(data: bytes, cut: int) 
             assert sent == [protobuf.bytes_field(1, VALUE)]
         else:
             assert code in (grpc.INVALID_ARGUMENT, grpc.NOT_FOUND) and sent == []
+
+
+# -- the form ------------------------------------------------------------------------------
+
+
+def test_the_form_holds_references_and_its_widgets_never_the_value(secret_file) -> None:
+    import json
+
+    import ipywidgets as widgets
+    from ipywidgets.embed import dependency_state
+
+    from jupyter_dockerbuild.ui.form import BuildForm
+
+    env = {"TOKEN": VALUE}
+    f = BuildForm("FROM local/busybox\n", env=env, secret=["id=a,env=TOKEN"], tags=["t:1"])
+    assert list(f.secrets.value) == ["id=a,env=TOKEN"]  # a chip, as typed
+    # Typed into the field, then Enter: the reference to the file is the item.
+    f.model.set_pending("secrets", f"id=b,src={secret_file}")
+    f.model.commit("secrets")
+    assert f.options.secrets == ("id=a,env=TOKEN", f"id=b,src={secret_file}")
+    assert f"--secret id=a,env=TOKEN --secret id=b,src={secret_file}" in f.magic_line
+    assert "--secret id=a,env=TOKEN" in f.command
+    saved = json.dumps(dependency_state(f.widget, drop_defaults=False), default=str)
+    assert "id=a,env=TOKEN" in saved  # the field shows what was typed ...
+    assert VALUE not in saved  # ... and nothing of the secret itself
+    for w in list(widgets.widget._instances.values()):
+        assert VALUE not in json.dumps(w.get_state(), default=str)
+    assert VALUE not in repr(f)
+    # A reference that leads nowhere keeps Build disabled, naming the field's flag.
+    f.model.set_pending("secrets", "id=c,env=NOT_SET")
+    error = f.model.check()
+    assert error is not None and error.option == "secrets"
+    assert (
+        str(error)
+        == "--secret id=c,env=NOT_SET: the environment variable NOT_SET is not set in the kernel"
+    )
