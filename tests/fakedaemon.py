@@ -2,7 +2,10 @@
 
 It answers ``/version`` with any API range (a Docker 29 daemon that refuses < 1.44, an
 ancient one) and plays a scripted ``/build`` response, e.g. a connection dropped in the
-middle of a message. Everything else is tested against the real daemon.
+middle of a message. ``POST /session`` (a BuildKit build opens one first) is answered
+101 and the upgraded connection is then held, silent, until the client hangs up; the
+session's own protocol is tested in ``test_session.py``. Everything else is tested
+against the real daemon.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class FakeDaemon:
         min_version: str = "1.12",
         build: Callable[[BaseHTTPRequestHandler], None] | None = None,
         version: str | None = None,
+        session: bool = True,
     ) -> None:
         self.api_version = api_version
         self.min_version = min_version
@@ -30,6 +34,12 @@ class FakeDaemon:
         self.version = version
         self.build_handler = build
         self.requests: list[tuple[str, str]] = []
+        #: Whether ``POST /session`` upgrades (False: 404, as a daemon without it).
+        self.session = session
+        #: The headers of each ``POST /session`` (name -> every value, as sent).
+        self.session_headers: list[dict[str, list[str]]] = []
+        #: How many upgraded session connections the client has hung up.
+        self.sessions_ended = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,7 +82,25 @@ class FakeDaemon:
                             break
                 else:
                     self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
-                if "/build/cancel" in self.path:
+                if self.path.endswith("/session") and fake.session:
+                    headers: dict[str, list[str]] = {}
+                    for name, value in self.headers.items():
+                        headers.setdefault(name, []).append(value)
+                    fake.session_headers.append(headers)
+                    self.wfile.write(
+                        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                        b"Upgrade: h2c\r\n\r\n"
+                    )
+                    self.wfile.flush()
+                    self.connection.settimeout(60)
+                    try:
+                        while self.connection.recv(65536):
+                            pass  # a silent daemon: never calls the session
+                    except OSError:
+                        pass
+                    fake.sessions_ended += 1
+                    self.close_connection = True
+                elif "/build/cancel" in self.path:
                     # BuildKit's cancel by build id: the daemon answers 200, empty.
                     self.send_response(200)
                     self.send_header("Content-Length", "0")

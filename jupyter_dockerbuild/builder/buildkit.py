@@ -26,9 +26,10 @@ What is specific to the daemon's built-in BuildKit, behind the pipeline's
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DaemonError, DockerBuildError, OptionsError, StreamError, UnsupportedSyntax
@@ -38,6 +39,8 @@ from .state import BuildState
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import BuildResponse, DockerClient
+    from ..engine.session import Session
+    from .session import SessionPlan, SessionProvider
 
 __all__ = ["BuildKitBuilder", "buildkit_query", "daemon_version"]
 
@@ -123,9 +126,71 @@ class BuildKitBuilder:
 
     name = "buildkit"
 
-    def __init__(self, *, build_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        build_id: str | None = None,
+        providers: Sequence[SessionProvider] | None = None,
+    ) -> None:
         #: The ``buildid`` of the next build (a fresh one per build when not given).
         self.build_id = build_id
+        #: What the build's session is made from (None: :data:`.session.PROVIDERS`).
+        self.providers = providers
+        #: The open session of the build under way, and its plan (see :meth:`prepare`).
+        self.session: Session | None = None
+        self.plan: SessionPlan | None = None
+
+    # -- the session -------------------------------------------------------------------
+
+    def prepare(
+        self,
+        client: DockerClient,
+        options: BuildOptions,
+        *,
+        dockerfile: str | None,
+        context_dir: str | os.PathLike[str] | None,
+        files: Mapping[str, str | bytes] | None,
+        docker_config: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Open the build's session (before the context and ``/build``).
+
+        Raises :class:`~jupyter_dockerbuild.errors.SessionError` with a sentence when
+        the daemon has no session to offer.
+        """
+        from .session import PROVIDERS, SessionPlan, open_build_session
+
+        self.close()
+        plan = SessionPlan(
+            client,
+            options,
+            dockerfile=dockerfile,
+            context_dir=os.fspath(context_dir) if context_dir is not None else None,
+            files=files,
+            env=dict(os.environ if env is None else env),
+            docker_config=docker_config,
+        )
+        for provider in PROVIDERS if self.providers is None else self.providers:
+            provider(plan)
+        self.plan = plan
+        self.session = open_build_session(plan)
+
+    @property
+    def tar_body(self) -> bool:
+        """Whether the context goes as the request's tar body (False: the session sends it)."""
+        return self.plan.tar_body if self.plan is not None else True
+
+    def close(self) -> None:
+        """Close the build's session (called by the pipeline whatever happened)."""
+        session, self.session = self.session, None
+        plan, self.plan = self.plan, None
+        if session is not None:
+            session.close()
+        for done in plan.on_close if plan is not None else ():
+            try:
+                done()
+            except Exception:
+                pass
 
     # -- before any request ----------------------------------------------------------
 
@@ -252,9 +317,12 @@ class BuildKitBuilder:
     ) -> BuildResponse:
         """Send ``POST /build?version=2``; cancelling the response cancels by ``buildid``."""
         build_id = self.build_id or f"jupyter-dockerbuild-{uuid.uuid4().hex}"
-        return client.build(
-            buildkit_query(options, build_id), body, options.headers(), build_id=build_id
-        )
+        query = buildkit_query(options, build_id)
+        if self.session is not None:
+            query.append(("session", self.session.id))
+        if self.plan is not None:
+            query += self.plan.query
+        return client.build(query, body, options.headers(), build_id=build_id)
 
     def fold(self, state: BuildState, events: list[dict[str, Any]]) -> None:
         """Fold decoded stream messages into the state."""

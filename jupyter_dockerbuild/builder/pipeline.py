@@ -100,6 +100,10 @@ class Builder(Protocol):
     #   refuse_options(options)                 refuse options it ignores, before anything
     #   check_daemon(client, dockerfile, options, *, line_offset)   what this daemon can't
     #                                           do, after /version and before /build
+    #   prepare(client, options, *, dockerfile, context_dir, files, docker_config, env)
+    #                                           before the context (BuildKit's session)
+    #   tar_body: bool                          False: no tar body is sent (default True)
+    #   close()                                 after the build, whatever happened
 
 
 def _make_builder(name: str) -> Builder:
@@ -230,8 +234,20 @@ def execute(
             # Credentials and proxies for the daemon this build really runs on.
             options = apply_docker_config(options, host=client.host)
             state.secret_args = tuple(sorted(options.secret_args))
+        prepare = getattr(builder, "prepare", None)
+        if prepare is not None:
+            # BuildKit's session opens before the context is made and /build is sent.
+            prepare(
+                client,
+                options,
+                dockerfile=dockerfile,
+                context_dir=context_dir,
+                files=files,
+                docker_config=docker_config,
+                env=env,
+            )
         body = None
-        if not options.remote:
+        if not options.remote and getattr(builder, "tar_body", True):
             from .context import build_context
 
             body = build_context(
@@ -308,6 +324,9 @@ def execute(
     finally:
         if response is not None:
             response.close()
+        close_builder = getattr(builder, "close", None)
+        if close_builder is not None:
+            close_builder()  # the BuildKit session ends with the build
         view.close(state)
         if owns_client and client is not None:
             client.close()

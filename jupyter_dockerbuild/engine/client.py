@@ -301,6 +301,24 @@ def _check_tls_files(tls: TLSConfig, where: str) -> None:
             ) from None
 
 
+def tls_context(tls: TLSConfig, where: str) -> ssl.SSLContext:
+    """The client side of TLS to the daemon, from the same files and rules as requests'.
+
+    For the connections this module opens itself (the BuildKit session's upgrade),
+    checked like every other request (:func:`_check_tls_files`): verify against
+    ``ca.pem`` (or the system's CAs) unless verification is off, send ``cert.pem`` and
+    ``key.pem`` when both exist.
+    """
+    _check_tls_files(tls, where)
+    ctx = ssl.create_default_context(cafile=tls.ca if tls.verify else None)
+    if not tls.verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if tls.cert is not None and tls.key is not None:
+        ctx.load_cert_chain(tls.cert, tls.key, password=lambda: b"")
+    return ctx
+
+
 def _ssl_root(exc: BaseException) -> ssl.SSLError | None:
     """The ssl.SSLError under requests' and urllib3's wrapping, if any."""
     found = _find_cause(exc, lambda e: isinstance(e, ssl.SSLError))
@@ -761,6 +779,56 @@ class DockerClient:
         if filters:
             params["filters"] = json.dumps(filters)
         return list(self.get_json("/containers/json", params=params))
+
+    def connect(self, timeout: float | None = None) -> socket.socket:
+        """A new raw connection to the daemon (TLS done), for a request that upgrades.
+
+        The same endpoint and TLS settings as every other request; failures raise the
+        same :class:`DaemonUnavailable` sentences. ``timeout`` bounds the connect and
+        the handshake (default: the client's); the socket is returned blocking.
+        """
+        limit = self.timeout if timeout is None else timeout
+        sock: socket.socket | None = None
+        try:
+            if self.socket_path is not None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(limit)
+                sock.connect(self.socket_path)
+            else:
+                parts = urlsplit(self.base_url)
+                hostname = parts.hostname or "localhost"
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                sock = socket.create_connection((hostname, port), timeout=limit)
+                tls = self.endpoint.tls
+                if tls is not None:
+                    ctx = tls_context(tls, self.host)
+                    try:
+                        sock = ctx.wrap_socket(sock, server_hostname=hostname)
+                    except (ssl.SSLError, ssl.CertificateError) as exc:
+                        raise _tls_failure(exc, self.host, tls) from None
+            sock.settimeout(None)
+            return sock
+        except DaemonUnavailable:
+            if sock is not None:
+                sock.close()
+            raise
+        except TimeoutError as exc:
+            if sock is not None:
+                sock.close()
+            raise DaemonUnavailable(
+                f"the Docker daemon at {self.host} did not answer within {limit:g}s"
+            ) from exc
+        except OSError as exc:
+            if sock is not None:
+                sock.close()
+            raise self._unavailable(exc) from exc
+
+    @property
+    def http_host(self) -> str:
+        """The ``Host`` header of a request to this daemon (``docker`` on a socket)."""
+        if self.socket_path is not None:
+            return "docker"
+        return urlsplit(self.base_url).netloc
 
     def close(self) -> None:
         """Close pooled connections."""
