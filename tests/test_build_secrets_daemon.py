@@ -167,7 +167,11 @@ def test_a_required_secret_not_given_fails_naming_it(base_image, tag_prefix, sec
         jd.build(
             dockerfile, tags=[f"{tag_prefix}:x"], builder="buildkit", secrets=[f"id=tok,src={path}"]
         )
-    assert "secret missing not found" in str(info.value)
+    assert str(info.value) == (
+        "line 2: [2/2] RUN --mount=type=secret,id=missing,required=true cat "
+        "/run/secrets/missing: the step needs the secret 'missing', which the build was not "
+        "given; add --secret id=missing,src=PATH (a file) or --secret id=missing,env=VARIABLE"
+    )
 
 
 @pytest.mark.kernel
@@ -240,8 +244,8 @@ def test_the_agent_forwards_into_a_run_step_and_nothing_is_left(
     dockerfile = (
         f"FROM {base_image}\n"
         "COPY agentq /agentq\n"
-        "RUN --mount=type=ssh,required=true /agentq > /tmp/keys && cat /tmp/keys "
-        f"&& grep -qx 'comment {COMMENT}' /tmp/keys\n"
+        'RUN --mount=type=ssh,required=true keys="$(/agentq)" && echo "$keys" '
+        f"&& echo \"$keys\" | grep -qx 'comment {COMMENT}'\n"
         "RUN --mount=type=ssh,id=work,required=true /agentq | grep -qx 'keys 1' && echo work-ok\n"
     )
     threads, fds = threading.active_count(), _fds()
@@ -267,4 +271,16 @@ def test_an_ssh_mount_whose_id_was_not_forwarded_fails_naming_it(
     dockerfile = f"FROM {base_image}\nRUN --mount=type=ssh,id=other,required=true true\n"
     with pytest.raises(BuildError) as info:
         jd.build(dockerfile, tags=[f"{tag_prefix}:x"], builder="buildkit", ssh=["default"])
-    assert "other" in str(info.value)
+    assert str(info.value) == (
+        "line 2: [2/2] RUN --mount=type=ssh,id=other,required=true true: the step needs the "
+        "ssh agent 'other', which the build was not given (it has: default); add --ssh "
+        "other=SOCKET"
+    )
+    # Without any --ssh, the daemon's own words ("no SSH key forwarded") name the flag too.
+    dockerfile = f"FROM {base_image}\nRUN --mount=type=ssh,required=true true\n"
+    with pytest.raises(BuildError) as info:
+        jd.build(dockerfile, tags=[f"{tag_prefix}:y"], builder="buildkit")
+    assert str(info.value).endswith(
+        "the step needs the ssh agent 'default', which the build was not given; add "
+        "--ssh default (forwards $SSH_AUTH_SOCK) or --ssh default=SOCKET"
+    )

@@ -142,7 +142,10 @@ def test_check_agent_says_which_ids_were_given(agent) -> None:
     assert call(protobuf.bytes_field(1, "work")) == (grpc.OK, "", [b""])
     code, message, sent = call(b"")  # no ID: the default agent, which was not given
     assert (code, sent) == (grpc.NOT_FOUND, [])
-    assert message == "no ssh agent 'default' was forwarded (--ssh default); given: work"
+    assert message == (
+        "the step needs the ssh agent 'default', which the build was not given (it has: "
+        "work); add --ssh default=SOCKET"
+    )
     assert call(b"\x0a\x05ab")[0] == grpc.INVALID_ARGUMENT
     assert call(protobuf.uint_field(1, 3))[0] == grpc.INVALID_ARGUMENT
 
@@ -190,7 +193,7 @@ def test_the_id_in_the_metadata_picks_the_agent(agent) -> None:
     assert parse_identities(forward(forwarder, chunks(REQUEST_IDENTITIES), "work")[2]) == [COMMENT]
     code, message, answered = forward(forwarder, chunks(REQUEST_IDENTITIES), None)
     assert (code, answered) == (grpc.NOT_FOUND, b"")
-    assert "no ssh agent 'default' was forwarded" in message
+    assert "the step needs the ssh agent 'default'" in message
 
 
 @pytest.mark.parametrize(

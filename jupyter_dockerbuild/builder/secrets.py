@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ..engine import grpc, protobuf
 from ..errors import GrpcError, OptionsError, StreamError
@@ -37,6 +39,7 @@ __all__ = [
     "MAX_SECRET_SIZE",
     "SecretSpec",
     "SecretStore",
+    "build_secrets",
     "check_secrets",
     "decode_request",
     "parse_secret",
@@ -246,3 +249,34 @@ def secret_services(store: SecretStore) -> dict[str, grpc.Handler]:
         return protobuf.bytes_field(1, store.read(decode_request(request)))
 
     return {GET_SECRET: grpc.unary(get_secret)}
+
+
+class _Plan(Protocol):
+    """What a session provider reads and fills (:class:`.session.SessionPlan`)."""
+
+    options: Any
+    env: Mapping[str, str]
+    services: dict[str, grpc.Handler]
+
+
+def build_secrets(plan: _Plan) -> None:
+    """Session provider: serve the build's ``--secret``s (nothing when there are none)."""
+    if plan.options.secrets:
+        plan.services.update(secret_services(SecretStore(plan.options.secrets, env=plan.env)))
+
+
+# BuildKit's words when a required secret mount's id was not given (secrets.GetSecret
+# wraps NOT_FOUND and UNIMPLEMENTED alike: "secret ID not found: not found").
+_NOT_FOUND_RE = re.compile(r"secret (\S+) not found")
+
+
+def explain_missing_secret(message: str) -> str | None:
+    """A sentence naming the flag, for BuildKit's "secret NAME not found" (None: not that)."""
+    match = _NOT_FOUND_RE.search(message)
+    if match is None:
+        return None
+    name = match.group(1)
+    return (
+        f"the step needs the secret {name!r}, which the build was not given; add "
+        f"--secret id={name},src=PATH (a file) or --secret id={name},env=VARIABLE"
+    )

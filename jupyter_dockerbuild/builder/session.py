@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .options import BuildOptions
+from .secrets import build_secrets
+from .ssh import ssh_agents
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import DockerClient
@@ -74,7 +76,7 @@ def registry_auth(plan: SessionPlan) -> None:
 
 
 #: The providers every BuildKit build's session is made from, in order.
-PROVIDERS: list[SessionProvider] = [registry_auth]
+PROVIDERS: list[SessionProvider] = [registry_auth, build_secrets, ssh_agents]
 
 
 def open_build_session(plan: SessionPlan) -> Session:

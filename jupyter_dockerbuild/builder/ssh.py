@@ -27,11 +27,13 @@ a sentence saying to ``ssh-add`` it), so the key never passes through the kernel
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ..engine import grpc, protobuf
 from ..errors import GrpcError, OptionsError, StreamError
@@ -45,6 +47,7 @@ __all__ = [
     "SSHSpec",
     "check_ssh",
     "parse_ssh",
+    "ssh_agents",
     "ssh_services",
 ]
 
@@ -205,7 +208,8 @@ class AgentForwarder:
             given = ", ".join(self.agents) or "none"
             raise GrpcError(
                 grpc.NOT_FOUND,
-                f"no ssh agent {agent_id!r} was forwarded (--ssh {agent_id}); given: {given}",
+                f"the step needs the ssh agent {agent_id!r}, which the build was not given "
+                f"(it has: {given}); add --ssh {agent_id}=SOCKET",
             )
         return path
 
@@ -271,3 +275,42 @@ def ssh_services(forwarder: AgentForwarder) -> dict[str, grpc.Handler]:
         CHECK_AGENT: grpc.unary(forwarder.check_agent),
         FORWARD_AGENT: forwarder.forward_agent,
     }
+
+
+class _Plan(Protocol):
+    """What a session provider reads and fills (:class:`.session.SessionPlan`)."""
+
+    options: Any
+    env: Mapping[str, str]
+    services: dict[str, grpc.Handler]
+
+
+def ssh_agents(plan: _Plan) -> None:
+    """Session provider: forward the build's ``--ssh`` agents (nothing when there are none).
+
+    The sockets are resolved now, at the start of the build: ``default`` is the
+    ``$SSH_AUTH_SOCK`` of that moment.
+    """
+    if plan.options.ssh:
+        plan.services.update(ssh_services(AgentForwarder(plan.options.ssh, env=plan.env)))
+
+
+# BuildKit's words when a required ssh mount's agent is not served at all (no --ssh:
+# CheckAgent is UNIMPLEMENTED), and ours when another id was given (NOT_FOUND).
+_NO_KEY_RE = re.compile(r'no SSH key "([^"]*)" forwarded from the client')
+_NO_AGENT_RE = re.compile(
+    r"(?:rpc error: code = NotFound desc = )?(the step needs the ssh agent .*)"
+)
+
+
+def explain_missing_agent(message: str) -> str | None:
+    """A sentence naming ``--ssh`` for an ssh mount without its agent (None: not that)."""
+    match = _NO_KEY_RE.search(message)
+    if match is not None:
+        name = match.group(1) or DEFAULT_ID
+        return (
+            f"the step needs the ssh agent {name!r}, which the build was not given; add "
+            f"--ssh {name} (forwards $SSH_AUTH_SOCK) or --ssh {name}=SOCKET"
+        )
+    match = _NO_AGENT_RE.search(message)
+    return match.group(1) if match is not None else None
