@@ -270,3 +270,18 @@ def test_the_form_holds_references_and_its_widgets_never_the_value(secret_file) 
         str(error)
         == "--secret id=c,env=NOT_SET: the environment variable NOT_SET is not set in the kernel"
     )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "secret tok not found: not found",  # Docker 20.10's BuildKit
+        "secret tok: not found",  # 26 and later
+    ],
+)
+def test_buildkit_s_missing_secret_error_names_the_flag(message) -> None:
+    assert secrets.explain_missing_secret(message) == (
+        "the step needs the secret 'tok', which the build was not given; add "
+        "--secret id=tok,src=PATH (a file) or --secret id=tok,env=VARIABLE"
+    )
+    assert secrets.explain_missing_secret("process did not complete successfully") is None

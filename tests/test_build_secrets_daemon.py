@@ -167,10 +167,12 @@ def test_a_required_secret_not_given_fails_naming_it(base_image, tag_prefix, sec
         jd.build(
             dockerfile, tags=[f"{tag_prefix}:x"], builder="buildkit", secrets=[f"id=tok,src={path}"]
         )
-    assert str(info.value) == (
-        "line 2: [2/2] RUN --mount=type=secret,id=missing,required=true cat "
-        "/run/secrets/missing: the step needs the secret 'missing', which the build was not "
-        "given; add --secret id=missing,src=PATH (a file) or --secret id=missing,env=VARIABLE"
+    # The step's name differs by engine ("[2/2]", "[stage-0 2/2]"); the words do not.
+    assert str(info.value).startswith("line 2: [")
+    assert str(info.value).endswith(
+        "2/2] RUN --mount=type=secret,id=missing,required=true cat /run/secrets/missing: the "
+        "step needs the secret 'missing', which the build was not given; add --secret "
+        "id=missing,src=PATH (a file) or --secret id=missing,env=VARIABLE"
     )
 
 
@@ -271,10 +273,10 @@ def test_an_ssh_mount_whose_id_was_not_forwarded_fails_naming_it(
     dockerfile = f"FROM {base_image}\nRUN --mount=type=ssh,id=other,required=true true\n"
     with pytest.raises(BuildError) as info:
         jd.build(dockerfile, tags=[f"{tag_prefix}:x"], builder="buildkit", ssh=["default"])
-    assert str(info.value) == (
-        "line 2: [2/2] RUN --mount=type=ssh,id=other,required=true true: the step needs the "
-        "ssh agent 'other', which the build was not given (it has: default); add --ssh "
-        "other=SOCKET"
+    assert str(info.value).startswith("line 2: [")
+    assert str(info.value).endswith(
+        "2/2] RUN --mount=type=ssh,id=other,required=true true: the step needs the ssh agent "
+        "'other', which the build was not given (it has: default); add --ssh other=SOCKET"
     )
     # Without any --ssh, the daemon's own words ("no SSH key forwarded") name the flag too.
     dockerfile = f"FROM {base_image}\nRUN --mount=type=ssh,required=true true\n"

@@ -266,8 +266,9 @@ def build_secrets(plan: _Plan) -> None:
 
 
 # BuildKit's words when a required secret mount's id was not given (secrets.GetSecret
-# wraps NOT_FOUND and UNIMPLEMENTED alike: "secret ID not found: not found").
-_NOT_FOUND_RE = re.compile(r"secret (\S+) not found")
+# wraps NOT_FOUND and UNIMPLEMENTED alike): "secret ID not found: not found" in Docker
+# 20.10, "secret ID: not found" from 26 on.
+_NOT_FOUND_RE = re.compile(r"secret (\S+?):? not found")
 
 
 def explain_missing_secret(message: str) -> str | None:
