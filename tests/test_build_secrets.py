@@ -285,3 +285,13 @@ def test_buildkit_s_missing_secret_error_names_the_flag(message) -> None:
         "--secret id=tok,src=PATH (a file) or --secret id=tok,env=VARIABLE"
     )
     assert secrets.explain_missing_secret("process did not complete successfully") is None
+
+
+def test_a_home_relative_path_is_expanded_as_a_shell_would(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "token").write_text(VALUE)
+    options = BuildOptions.from_user(env={}, secrets=["id=t,src=~/token"])
+    assert options.secrets == ("id=t,src=~/token",)  # kept as typed
+    assert get(secrets.SecretStore(options.secrets), request("t"))[2] == [
+        protobuf.bytes_field(1, VALUE)
+    ]

@@ -65,7 +65,8 @@ class SecretSpec:
     """One ``--secret``: its id and where its value is (a file or a variable), not the value."""
 
     id: str
-    #: A file path (as typed: relative to the kernel's working directory), or None.
+    #: A file path as typed (relative to the kernel's working directory; ``~`` is
+    #: expanded when it is read, as a shell would have), or None.
     src: str | None = None
     #: An environment variable name, or None.
     env: str | None = None
@@ -134,7 +135,7 @@ def _check_source(spec: SecretSpec, text: str, env: Mapping[str, str]) -> None:
         if len(env[spec.env].encode()) > MAX_SECRET_SIZE:
             raise _error(text, f"${spec.env} is larger than BuildKit's limit of 500 KiB")
         return
-    path = spec.src or ""
+    path = os.path.expanduser(spec.src or "")
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -204,7 +205,7 @@ class SecretStore:
             data = value.encode()
         else:
             try:
-                with open(spec.src or "", "rb") as fh:
+                with open(os.path.expanduser(spec.src or ""), "rb") as fh:
                     data = fh.read(MAX_SECRET_SIZE + 1)
             except OSError as exc:
                 raise GrpcError(

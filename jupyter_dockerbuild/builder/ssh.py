@@ -104,7 +104,7 @@ def _socket_path(spec: SSHSpec, text: str, env: Mapping[str, str]) -> str:
     if len(spec.paths) > 1:
         raise _error(text, "give one agent socket per id (key files are not forwarded here)")
     if spec.paths:
-        path = spec.paths[0]
+        path = os.path.expanduser(spec.paths[0])  # no shell expands it in a cell
     else:
         path = env.get("SSH_AUTH_SOCK", "")
         if not path:
