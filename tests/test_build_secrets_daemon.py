@@ -286,3 +286,42 @@ def test_an_ssh_mount_whose_id_was_not_forwarded_fails_naming_it(
         "the step needs the ssh agent 'default', which the build was not given; add "
         "--ssh default (forwards $SSH_AUTH_SOCK) or --ssh default=SOCKET"
     )
+
+
+def test_a_build_cancelled_while_a_step_holds_the_agent_leaves_nothing(
+    base_image, tag_prefix, agent, agentq, monkeypatch, no_leftover_containers
+):
+    monkeypatch.setenv("SSH_AUTH_SOCK", agent)
+    dockerfile = (
+        f"FROM {base_image}\nCOPY agentq /agentq\nRUN --mount=type=ssh,required=true /agentq hold\n"
+    )
+    cancel = threading.Event()
+    responses = []
+
+    class CancelWhenListed(RecordingView):
+        def update(self, state) -> None:
+            super().update(state)
+            if "keys 1" in self.text.getvalue() and not cancel.is_set():
+                # The step is connected to the agent, and stays so: cancel as the form's
+                # Cancel button does (the event, and the response closed).
+                cancel.set()
+                responses[0].cancel()
+
+    threads, fds = threading.active_count(), _fds()
+    view = CancelWhenListed()
+    started = time.monotonic()
+    with pytest.raises(BuildError) as info:
+        execute(
+            dockerfile,
+            BuildOptions.from_user(tags=[f"{tag_prefix}:hold"], no_cache=True, ssh=["default"]),
+            context_dir=agentq,
+            builder="buildkit",
+            view=view,
+            cancel_event=cancel,
+            on_response=responses.append,
+        )
+    assert type(info.value).__name__ == "BuildCancelled" and cancel.is_set()
+    assert time.monotonic() - started < 45  # not the step's minute
+    after_threads, extra = _settle(threads, fds)
+    assert after_threads <= threads and not extra, (threading.enumerate(), extra)
+    assert identities(agent) == [COMMENT]

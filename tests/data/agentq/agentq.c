@@ -1,7 +1,9 @@
 /* Lists the keys of the ssh agent at $SSH_AUTH_SOCK, like `ssh-add -L` would, for a
  * RUN --mount=type=ssh step in a busybox image (which has no ssh-add and no unix-socket
  * client). Prints "keys N" and then one "comment C" line per key; exits 2 without an
- * agent, 3 on a protocol error. Built static by the tests: gcc -static -o agentq agentq.c */
+ * agent, 3 on a protocol error. `agentq hold` then keeps the connection open for a minute
+ * (a step interrupted while it uses the agent). Built static by the tests:
+ * gcc -static -o agentq agentq.c */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@ static uint32_t be32(const unsigned char *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const char *path = getenv("SSH_AUTH_SOCK");
     if (!path) { fprintf(stderr, "no SSH_AUTH_SOCK\n"); return 2; }
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -53,5 +55,7 @@ int main(void) {
         printf("comment %.*s\n", (int)size, body + pos + 4);
         pos += 4 + size;
     }
+    fflush(stdout);
+    if (argc > 1 && strcmp(argv[1], "hold") == 0) sleep(60);
     return 0;
 }
