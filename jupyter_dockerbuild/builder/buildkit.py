@@ -1,4 +1,4 @@
-"""The BuildKit builder: ``POST /build?version=2`` with the tar body, and no session.
+"""The BuildKit builder: ``POST /build?version=2`` with the tar body, through a session.
 
 What is specific to the daemon's built-in BuildKit, behind the pipeline's
 :class:`~jupyter_dockerbuild.builder.pipeline.Builder` protocol:
@@ -11,6 +11,10 @@ What is specific to the daemon's built-in BuildKit, behind the pipeline's
   line would make BuildKit pull a frontend image from a registry: refused too. Secret
   and ssh mounts get what ``--secret`` and ``--ssh`` give through the build's session
   (:mod:`.secrets`, :mod:`.ssh`).
+- **The session** (:mod:`.session`, :meth:`BuildKitBuilder.prepare`): opened before the
+  context is made, named by ``session=<id>`` on ``/build``, closed by
+  :meth:`BuildKitBuilder.close` whatever happens; it serves what the providers add
+  (registry credentials, build secrets, ssh agents).
 - **What the daemon's frontend can parse** (:meth:`BuildKitBuilder.check_daemon`, after
   ``/version``, before ``/build``): Docker 20.10's built-in Dockerfile frontend (BuildKit
   0.8) has no heredocs and refuses ``COPY --link`` or ``RUN --network`` (measured: they
