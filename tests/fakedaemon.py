@@ -27,6 +27,7 @@ class FakeDaemon:
         build: Callable[[BaseHTTPRequestHandler], None] | None = None,
         version: str | None = None,
         session: bool = True,
+        session_drop: bool = False,
     ) -> None:
         self.api_version = api_version
         self.min_version = min_version
@@ -36,6 +37,8 @@ class FakeDaemon:
         self.requests: list[tuple[str, str]] = []
         #: Whether ``POST /session`` upgrades (False: 404, as a daemon without it).
         self.session = session
+        #: Hang up the upgraded session right after the 101 (a daemon dropping it).
+        self.session_drop = session_drop
         #: The headers of each ``POST /session`` (name -> every value, as sent).
         self.session_headers: list[dict[str, list[str]]] = []
         #: How many upgraded session connections the client has hung up.
@@ -92,6 +95,10 @@ class FakeDaemon:
                         b"Upgrade: h2c\r\n\r\n"
                     )
                     self.wfile.flush()
+                    if fake.session_drop:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
                     self.connection.settimeout(60)
                     try:
                         while self.connection.recv(65536):

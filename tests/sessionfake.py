@@ -90,10 +90,13 @@ class FakeDaemon:
     def send(self, sid: int, message: bytes, *, end: bool = False) -> None:
         """One request message on a call, within the server's window."""
         data = grpc.frame(message)
+        deadline = time.monotonic() + 10
         while data:
             size = min(len(data), self.conn.local_flow_control_window(sid), 16384)
             if size <= 0:
-                self.pump(0.05)
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the server gave no window on stream {sid} in 10 s")
+                self.pump(0.005)
                 continue
             self.conn.send_data(sid, data[:size])
             data = data[size:]
@@ -115,6 +118,7 @@ class FakeDaemon:
         """Read for up to ``timeout`` seconds; False once the server hung up."""
         deadline = time.monotonic() + timeout
         while not self.closed:
+            self.sock.settimeout(max(0.001, min(0.2, deadline - time.monotonic())))
             try:
                 data = self.sock.recv(65536)
             except TimeoutError:

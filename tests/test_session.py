@@ -118,6 +118,48 @@ def test_large_answers_respect_the_daemons_window() -> None:
         server.close()
 
 
+def test_a_slow_reader_gets_every_message_and_the_window_comes_back() -> None:
+    """Past 1 MiB unread, data is acknowledged only as the handler reads it."""
+    release = threading.Event()
+    chunk = b"z" * 16384
+
+    def slow(stream: grpc.Stream) -> None:
+        release.wait(30)
+        count = 0
+        while (message := stream.recv(5)) is not None:
+            assert message == chunk
+            count += 1
+        stream.send(str(count).encode())
+
+    server, daemon = pair({"/t.S/Slow": slow})
+    try:
+        sid = daemon.start("/t.S/Slow")
+        sent = 0
+        # The handler reads nothing yet: the window runs out a little past 1 MiB
+        # (64 messages), then no acknowledgement comes however long we wait.
+        while True:
+            waited = 0.0
+            while daemon.conn.local_flow_control_window(sid) < len(chunk) + 5 and waited < 0.5:
+                daemon.pump(0.01)
+                waited += 0.01
+            if daemon.conn.local_flow_control_window(sid) < len(chunk) + 5:
+                break
+            daemon.send(sid, chunk)
+            sent += 1
+            assert sent < 200, "the server acknowledged data nobody read"
+        assert 64 <= sent <= 70, sent
+        release.set()
+        for _ in range(100):  # the window comes back as the handler reads
+            daemon.send(sid, chunk)
+        daemon.end(sid)
+        reply = daemon.wait(sid, timeout=20)
+        assert reply.status == grpc.OK
+        assert reply.messages == [str(sent + 100).encode()]
+    finally:
+        release.set()
+        server.close()
+
+
 def test_a_reset_mid_call_cancels_the_handlers_recv() -> None:
     outcome: list[BaseException] = []
     started = threading.Event()

@@ -198,3 +198,24 @@ def test_providers_add_services_query_and_can_drop_the_tar_body() -> None:
     assert bodies == ["0"]  # no tar: an empty body
     assert closed == ["done"]
     assert builder.session is None
+
+
+def test_a_session_dropped_by_the_daemon_is_named_in_the_error() -> None:
+    error = b'{"errorDetail":{"message":"no active session for x: context deadline exceeded"},'
+    error += b'"error":"no active session for x: context deadline exceeded"}\r\n'
+
+    def fails(req) -> None:
+        time.sleep(0.3)  # the session is gone by now
+        req.send_response(200)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(error)))
+        req.end_headers()
+        req.wfile.write(error)
+
+    with FakeDaemon(build=fails, version="20.10.24", session_drop=True) as fake:
+        with pytest.raises(BuildError) as info:
+            build(fake)
+    assert str(info.value).startswith(
+        "the BuildKit session ended during the build (the daemon closed the session): "
+        "no active session for x"
+    )

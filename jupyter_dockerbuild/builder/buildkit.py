@@ -160,7 +160,8 @@ class BuildKitBuilder:
         Raises :class:`~jupyter_dockerbuild.errors.SessionError` with a sentence when
         the daemon has no session to offer.
         """
-        from .session import PROVIDERS, SessionPlan, open_build_session
+        from ..engine.session import Session
+        from .session import PROVIDERS, SessionPlan
 
         self.close()
         plan = SessionPlan(
@@ -175,7 +176,9 @@ class BuildKitBuilder:
         for provider in PROVIDERS if self.providers is None else self.providers:
             provider(plan)
         self.plan = plan
-        self.session = open_build_session(plan)
+        # Kept before it opens: an interrupt during the upgrade still gets it closed.
+        self.session = Session(client, plan.services, shared_key=plan.shared_key)
+        self.session.open()
 
     @property
     def tar_body(self) -> bool:
@@ -332,6 +335,12 @@ class BuildKitBuilder:
         lowered = message.lower()
         if not isinstance(state, BuildKitBuildState):
             return message
+        ended = self.session.ended if self.session is not None else None
+        if ended is not None or "no active session" in lowered:
+            # The daemon dropped the session (or never saw it): whatever it needed from
+            # the notebook failed with it; say so before the daemon's words.
+            why = ended or "the daemon did not find it"
+            return f"the BuildKit session ended during the build ({why}): {_short_error(message)}"
         if "invalid version" in lowered or ("buildkit" in lowered and "not supported" in lowered):
             if "network mode" not in lowered:
                 return f"the daemon does not run BuildKit builds ({message}); {_CLASSIC_HINT}"

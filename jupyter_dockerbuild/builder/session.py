@@ -30,9 +30,8 @@ from .ssh import ssh_agents
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import DockerClient
     from ..engine.grpc import Handler
-    from ..engine.session import Session
 
-__all__ = ["PROVIDERS", "SessionPlan", "SessionProvider", "open_build_session", "registry_auth"]
+__all__ = ["PROVIDERS", "SessionPlan", "SessionProvider", "registry_auth"]
 
 
 @dataclass
@@ -77,12 +76,3 @@ def registry_auth(plan: SessionPlan) -> None:
 
 #: The providers every BuildKit build's session is made from, in order.
 PROVIDERS: list[SessionProvider] = [registry_auth, build_secrets, ssh_agents]
-
-
-def open_build_session(plan: SessionPlan) -> Session:
-    """Open the session for ``plan`` (raises :class:`~..errors.SessionError`)."""
-    from ..engine.session import Session
-
-    session = Session(plan.client, plan.services, shared_key=plan.shared_key)
-    session.open()
-    return session

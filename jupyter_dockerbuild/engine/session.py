@@ -179,9 +179,9 @@ class Call:
             return
         self._messages.extend(messages)
         self._queued += sum(len(m) for m in messages)
-        if not messages or self._queued < _UNCONSUMED_LIMIT:
-            # Part of a message is acknowledged at once too: a message larger than the
-            # window could never arrive otherwise (the deframer bounds its size).
+        if self._queued < _UNCONSUMED_LIMIT:
+            # Also part of a message: one larger than the window could never arrive
+            # otherwise (the deframer bounds its size, the queue is under the limit).
             self._server.ack(self.stream_id, flow_length)
         else:
             self._deferred_ack += flow_length
@@ -311,10 +311,23 @@ class H2Server:
             data = self._out.get()
             if data is None:
                 return
+            # What else is queued goes in the same write (a large send is many frames).
+            parts, stop = [data], False
+            while len(parts) < 256:
+                try:
+                    more = self._out.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                parts.append(more)
             try:
-                self.sock.sendall(data)
+                self.sock.sendall(b"".join(parts) if len(parts) > 1 else data)
             except OSError as exc:
                 self._end(f"the connection to the daemon broke ({exc.strerror or exc})")
+                return
+            if stop:
                 return
 
     def _read_loop(self, initial: bytes) -> None:
@@ -427,6 +440,9 @@ class H2Server:
             call.done.set()
             self._calls.pop(call.stream_id, None)
             if call.thread is not None:
+                # Kept until close() joins it (it is still returning); the ones already
+                # gone are dropped, so a long build's health checks do not pile up.
+                self._finished_threads = [t for t in self._finished_threads if t.is_alive()]
                 self._finished_threads.append(call.thread)
             self.cond.notify_all()
 
@@ -724,12 +740,6 @@ class Session:
             server = self._server
         if server is not None and not was_closed:
             server.close()
-
-    def check(self) -> None:
-        """Raise :class:`SessionError` if the session ended by itself."""
-        server = self._server
-        if server is not None and server.ended is not None:
-            raise SessionError(f"the BuildKit session broke: {server.ended}")
 
 
 def open_session(client: DockerClient, services: Services, **kwargs: Any) -> Session:
