@@ -295,3 +295,13 @@ def test_a_home_relative_path_is_expanded_as_a_shell_would(tmp_path, monkeypatch
     assert get(secrets.SecretStore(options.secrets), request("t"))[2] == [
         protobuf.bytes_field(1, VALUE)
     ]
+
+
+def test_the_magic_s_help_and_completion_offer_both_flags() -> None:
+    from jupyter_dockerbuild.builder.options import magic_flags
+    from jupyter_dockerbuild.ipython.magics import DockerBuildMagics
+
+    helptext = DockerBuildMagics.dockerbuild.__doc__ or ""
+    for flag in ("--secret", "--ssh"):
+        assert flag in magic_flags() and flag in helptext
+    assert "RUN --mount=type=secret,id=NAME" in " ".join(helptext.split())
