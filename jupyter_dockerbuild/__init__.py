@@ -89,7 +89,9 @@ def build(
     ``memory_swap``, ``cpu_shares``, ``cpuset_cpus``, ``cpu_period``, ``cpu_quota``,
     ``shm_size``, ``labels``, ``network``, ``extra_hosts``, ``cache_from``, ``no_cache``,
     ``pull``, ``rm``, ``force_rm``, ``squash``, ``quiet``, ``dockerfile`` path (as
-    ``file=``), ``target``, ``platform``, ``isolation``, ``remote``; ``push=True`` pushes
+    ``file=``), ``target``, ``platform``, ``isolation``, ``remote``,
+    ``secrets=["id=NAME,src=PATH"]`` and ``ssh=["default"]`` (BuildKit: see ``--secret``,
+    ``--ssh``); ``push=True`` pushes
     every tag to its registry after the build (``result.pushed`` has the digests; a failed
     push raises :class:`PushError` whose ``.result`` is the build's). ``context`` adds a
     directory (filtered by its ``.dockerignore``), ``files`` adds in-memory files.

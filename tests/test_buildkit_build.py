@@ -379,20 +379,10 @@ def test_pull_fetches_the_base_image_again(docker, base_image, image_file, tag_p
 # -- refused before the build, on this daemon --------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("dockerfile", "words"),
-    [
-        ("# syntax=docker/dockerfile:1\nFROM {base}\n", "pull the frontend image"),
-        ("FROM {base}\nRUN --mount=type=secret,id=t true\n", "needs a secret from a client"),
-        ("FROM {base}\nRUN --mount=type=ssh true\n", "needs the ssh agent from a client"),
-    ],
-)
-def test_what_needs_a_registry_or_a_session_is_refused_before_the_build(
-    base_image, dockerfile, words
-):
+def test_what_needs_a_registry_is_refused_before_the_build(base_image):
     with pytest.raises(UnsupportedSyntax) as err:
-        bk(dockerfile.format(base=base_image))
-    assert words in str(err.value)
+        bk(f"# syntax=docker/dockerfile:1\nFROM {base_image}\n")
+    assert "pull the frontend image" in str(err.value)
 
 
 @pytest.mark.engine(max_api="1.41", reason="Docker 20.10's built-in Dockerfile frontend")

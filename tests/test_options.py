@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import os
 import shlex
+import socket
+import tempfile
 
 import pytest
 
@@ -309,6 +312,19 @@ V1_33_QUERY = {
 #: target (documented from v1.37) and isolation (read by build_routes.go, never documented).
 LATER_QUERY = {"platform", "target", "isolation"}
 
+#: A unix socket the ``--ssh`` sample names (``--ssh`` checks that it is one).
+AGENT_SOCKET = os.path.join(tempfile.gettempdir(), f"jdb-test-options-{os.getpid()}.sock")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _agent_socket():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(AGENT_SOCKET)
+    yield
+    sock.close()
+    os.unlink(AGENT_SOCKET)
+
+
 #: One value per build option as the Python API takes it, and the query item it must send.
 SAMPLES = {
     "tags": ("x:1", ("t", "x:1")),
@@ -337,6 +353,9 @@ SAMPLES = {
     "squash": (True, ("squash", "1")),
     # Ours, never sent: the pipeline reads it (see _sent).
     "builder": ("buildkit", ("builder", "buildkit")),
+    # Given through BuildKit's session: references to a file and an agent socket.
+    "secrets": (f"id=t,src={__file__}", ("secrets", (f"id=t,src={__file__}",))),
+    "ssh": (f"agent={AGENT_SOCKET}", ("ssh", (f"agent={AGENT_SOCKET}",))),
 }
 #: What some samples need beside them to be valid.
 NEEDS = {"cpu_quota": {"cpu_period": "100000"}}
@@ -356,9 +375,13 @@ def test_every_v1_33_query_parameter_is_declared_exactly_once():
         # Builder options (sent, or acted on by the pipeline like --push) say which
         # builders honour them; our own flags (--context, -H, --builder ...) are no builder's.
         assert bool(opt.builders) == (
-            opt.query is not None or opt.after_build or opt.kind is Kind.CPUS
+            opt.query is not None or opt.after_build or opt.via_session or opt.kind is Kind.CPUS
         ), opt.name
-        assert opt.is_build == (opt.query is not None or opt.name in {"push", "builder"}), opt.name
+        assert opt.is_build == (
+            opt.query is not None or opt.via_session or opt.name in {"push", "builder"}
+        ), opt.name
+        # What goes through BuildKit's session only BuildKit honours.
+        assert not opt.via_session or opt.builders == {"buildkit"}, opt.name
 
 
 def test_builders_column_says_what_buildkit_ignores():
@@ -377,8 +400,10 @@ def test_builders_column_says_what_buildkit_ignores():
 
 def _sent(options):
     """What a build with ``options`` tells: the query, and our own fields (``builder``)."""
-    own = [(o.name, getattr(options, o.name)) for o in BUILD_OPTIONS if o.field_only]
-    return [*options.to_query(), *((k, v) for k, v in own if v is not None)]
+    own = [
+        (o.name, getattr(options, o.name)) for o in BUILD_OPTIONS if o.field_only or o.via_session
+    ]
+    return [*options.to_query(), *((k, v) for k, v in own if v not in (None, ()))]
 
 
 def _magic_words(name, value):

@@ -8,12 +8,13 @@ What is specific to the daemon's built-in BuildKit, behind the pipeline's
   ``builder/builder-next/builder.go``, and master's ``daemon/internal/builder-next``), and
   runs RUN steps only on the ``default``, ``host`` or ``none`` network: each such flag
   fails with a sentence naming it and pointing at the classic builder. A ``# syntax=``
-  line would make BuildKit pull a frontend image from a registry, and secret or ssh
-  mounts need services the session does not serve: refused too.
+  line would make BuildKit pull a frontend image from a registry: refused too. Secret
+  and ssh mounts get what ``--secret`` and ``--ssh`` give through the build's session
+  (:mod:`.secrets`, :mod:`.ssh`).
 - **The session** (:mod:`.session`, :meth:`BuildKitBuilder.prepare`): opened before the
   context is made, named by ``session=<id>`` on ``/build``, closed by
   :meth:`BuildKitBuilder.close` whatever happens; it serves what the providers add
-  (registry credentials today).
+  (registry credentials, build secrets, ssh agents).
 - **What the daemon's frontend can parse** (:meth:`BuildKitBuilder.check_daemon`, after
   ``/version``, before ``/build``): Docker 20.10's built-in Dockerfile frontend (BuildKit
   0.8) has no heredocs and refuses ``COPY --link`` or ``RUN --network`` (measured: they
@@ -80,8 +81,6 @@ _FRONTEND_SINCE: dict[tuple[str, str | None], tuple[int, int]] = {
 _LABS_ONLY = frozenset(
     {("RUN", "security"), ("RUN", "device"), ("COPY", "parents"), ("ADD", "parents")}
 )
-#: Mount types that need a client session (the secret or the ssh agent comes from it).
-_SESSION_MOUNTS = {"secret": "a secret", "ssh": "the ssh agent"}
 #: Shared memory size is read by builder-next from Docker 23 on (``Options.ShmSize``).
 _SHM_SINCE = (23, 0)
 #: From Docker 28.0 the containerd image store's BuildKit reads a context sent as the
@@ -91,7 +90,6 @@ _TAR_ON_CONTAINERD_SINCE = (28, 0)
 _API_RELEASES = ((1, 44, (25, 0)), (1, 43, (24, 0)), (1, 42, (23, 0)), (1, 41, (20, 10)))
 
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)")
-_MOUNT_TYPE_RE = re.compile(r"(?:^|,)type=([A-Za-z]+)")
 _PARSE_LINE_RE = re.compile(r"(dockerfile parse error )line (\d+)")
 _EXIT_RE = re.compile(r"exit code: (\d+)")
 _CLASSIC_HINT = "use the classic builder (--builder classic)"
@@ -266,9 +264,8 @@ class BuildKitBuilder:
             raise refused
 
     def preflight(self, dockerfile: str, options: BuildOptions, *, line_offset: int) -> None:
-        """Refuse what needs a registry or a session, whatever the daemon's version."""
+        """Refuse what needs a registry, whatever the daemon's version."""
         from .dockerfile import parse
-        from .preflight import buildkit_constructs
 
         label = "cell line" if line_offset else "line"
         df = parse(dockerfile)
@@ -285,21 +282,6 @@ class BuildKitBuilder:
                 line=directive.line,
                 text=raw,
             )
-        for construct in buildkit_constructs(df):
-            if construct.flag != "mount" or not construct.value:
-                continue
-            kind = _MOUNT_TYPE_RE.search(construct.value)
-            what = _SESSION_MOUNTS.get(kind.group(1).lower()) if kind else None
-            if what is not None:
-                raise UnsupportedSyntax(
-                    f"{label} {construct.line + line_offset} ({construct.text.strip()}): "
-                    f"RUN --mount=type={kind.group(1) if kind else ''} needs {what} from a "
-                    "client session, which the notebook's session does not serve; COPY what "
-                    "the step needs, or pass it as --build-arg (visible in the image's history)",
-                    construct=f"RUN --mount=type={kind.group(1) if kind else ''}",
-                    line=construct.line,
-                    text=construct.text,
-                )
 
     def check_daemon(
         self,
@@ -469,6 +451,9 @@ class BuildKitBuilder:
                     "the step was killed"
                 )
             return state.failure_text(f"exit code {exit_code}")
+        missing = _explain_missing_mount(vertex.error or message if vertex else message)
+        if missing is not None:
+            return state.failure_text(missing)
         registry = self._registry_sentence(message, options, state)
         if registry is not None:
             return registry
@@ -512,6 +497,14 @@ class BuildKitBuilder:
 
 
 _CLASSIC_STEP_RE = re.compile(r"Step \d+/\d+ : ")
+
+
+def _explain_missing_mount(message: str) -> str | None:
+    """A secret or ssh mount whose id the build was not given, naming the flag to add."""
+    from .secrets import explain_missing_secret
+    from .ssh import explain_missing_agent
+
+    return explain_missing_secret(message) or explain_missing_agent(message)
 
 
 def _short_error(message: str) -> str:

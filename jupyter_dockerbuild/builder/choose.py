@@ -7,7 +7,8 @@ says, ``DOCKER_BUILDKIT`` decides as it does for the docker CLI (``1``/``true`` 
 
 - the Dockerfile uses syntax only BuildKit runs (``RUN --mount``, ``COPY --chmod``,
   ``--link``, heredocs: :func:`~jupyter_dockerbuild.builder.preflight.check_dockerfile`
-  finds them) -> BuildKit;
+  finds them), or an option only BuildKit honours is given (``--secret``, ``--ssh``,
+  which go through its session) -> BuildKit;
 - an option only the classic builder honours is given (per-build resource limits,
   ``--rm=false``, ``--squash``, ``--isolation``, a named network) -> classic;
 - both -> an :class:`~jupyter_dockerbuild.errors.OptionsError` in one line naming the
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import OptionsError, UnsupportedSyntax
-from .options import BUILDERS, BUILDKIT, BuildOptions, not_honoured
+from .options import BUILDERS, BUILDKIT, CLASSIC, BuildOptions, not_honoured
 
 __all__ = [
     "BUILDERS",
@@ -121,9 +122,12 @@ def choose_builder(
     if name != "auto":
         return Choice(name, source)
     needs = None if options.remote else buildkit_needed(dockerfile, line_offset=line_offset)
+    # What needs BuildKit, in words: a construct of the Dockerfile, else an option.
+    kit_only = [name for _, name in not_honoured(options, CLASSIC)]
+    wants = _where(needs, line_offset) if needs is not None else (kit_only or [None])[0]
     ignored = not_honoured(options, BUILDKIT)
     classic = [name for _, name in ignored]
-    if needs is not None and classic:
+    if wants is not None and classic:
         opt, flag = ignored[0]
         what = (
             "is a per-build resource limit, which only the classic builder honours"
@@ -131,12 +135,11 @@ def choose_builder(
             else "is honoured only by the classic builder"
         )
         raise OptionsError(
-            f"--builder auto: {_where(needs, line_offset)} needs BuildKit, but {flag} "
-            f"{what}; drop one of the two",
+            f"--builder auto: {wants} needs BuildKit, but {flag} {what}; drop one of the two",
             option=opt.name,
         )
-    if needs is not None:
-        return Choice("buildkit", f"auto: {_where(needs, line_offset)} needs BuildKit")
+    if wants is not None:
+        return Choice("buildkit", f"auto: {wants} needs BuildKit")
     if classic:
         return Choice("classic", f"auto: {classic[0]} needs the classic builder")
     return Choice("classic", "auto: classic (nothing here needs BuildKit)")

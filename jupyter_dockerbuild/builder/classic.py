@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..units import format_size
-from .options import BuildOptions
+from .options import CLASSIC, BuildOptions, refusal
 from .state import BuildState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +26,12 @@ class ClassicBuilder:
     """The classic (non-BuildKit) builder of the Docker Engine API."""
 
     name = "classic"
+
+    def refuse_options(self, options: BuildOptions) -> None:
+        """Refuse what only BuildKit honours (``--secret``, ``--ssh``: they need its session)."""
+        refused = refusal(options, CLASSIC)
+        if refused is not None:
+            raise refused
 
     def preflight(self, dockerfile: str, options: BuildOptions, *, line_offset: int) -> None:
         """Refuse BuildKit-only syntax with one clear sentence, not an opaque daemon error."""

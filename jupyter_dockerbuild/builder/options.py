@@ -12,7 +12,9 @@ it. Everything else is made from the table: the fields of :class:`BuildOptions`,
 parser (:func:`add_arguments`, :func:`magic_values`), the flags completion offers and
 the form's fields. Adding an option is adding a row.
 
-Pure: no IO except reading environment variables handed in by the caller. The daemon
+Pure: no IO except reading environment variables handed in by the caller, and checking
+that the files and sockets ``--secret`` and ``--ssh`` name exist (:mod:`.secrets`,
+:mod:`.ssh`; their contents are never read here). The daemon
 silently accepts nonsense (``memory=64m`` becomes "no limit", any non-empty string is a
 true boolean), so every value is checked here before a request is sent; each
 :class:`~jupyter_dockerbuild.errors.OptionsError` names the flag and the value that were
@@ -34,6 +36,8 @@ from typing import Any, Literal
 
 from ..errors import OptionsError
 from ..units import format_size, format_size_flag
+from .secrets import check_secrets
+from .ssh import check_ssh
 
 #: The kernel refuses a memory cgroup limit below this; dockerd says "Minimum memory
 #: limit allowed is 6MB" only once a RUN step starts, so check it up front.
@@ -56,6 +60,9 @@ BUILDERS = ("auto", BUILDKIT, CLASSIC)
 #: Networks BuildKit runs RUN steps on (builder-next refuses any other name).
 BUILDKIT_NETWORKS = ("default", "host", "none")
 _CLASSIC_HINT = "use the classic builder (--builder classic)"
+_BUILDKIT_HINT = "use BuildKit (--builder buildkit)"
+# Given to BuildKit through the client session, which the classic builder has not.
+_BUILDKIT_ONLY = frozenset({BUILDKIT})
 
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 # go-units RAMInBytes, which the docker CLI uses: "512m", "2g", "1.5GiB", "100", "1kb".
@@ -366,8 +373,8 @@ def _builder_name(opt: Option, value: str) -> None:
 
 
 def _builder_honours(opt: Option, value: str, options: Any) -> None:
-    if value == BUILDKIT:
-        refused = refusal(options, BUILDKIT)
+    if value in (BUILDKIT, CLASSIC):
+        refused = refusal(options, value)
         if refused is not None:
             raise refused
 
@@ -456,6 +463,10 @@ class Option:
     builders: frozenset[str] = _BOTH
     #: A :class:`BuildOptions` field that is never sent to the daemon (``builder``).
     field_only: bool = False
+    #: Given to the daemon through the BuildKit session, not the query (``--secret``).
+    via_session: bool = False
+    #: LIST: check the items with the caller's environment; returns them as stored.
+    resolve: Callable[[tuple[str, ...], Mapping[str, str] | None], tuple[str, ...]] | None = None
     #: How messages name it, when not all its flags (``--cpu-shares``).
     label_override: str | None = None
     #: argparse ``dest`` when it is not :attr:`name`.
@@ -482,7 +493,7 @@ class Option:
     @property
     def is_build(self) -> bool:
         """True for a :class:`BuildOptions` field (sent, ``builder`` or ``after_build``)."""
-        return self.query is not None or self.field_only or self.after_build
+        return self.query is not None or self.field_only or self.after_build or self.via_session
 
     def error(
         self, detail: str = "", *, message: str | None = None, short: str | None = None
@@ -501,7 +512,8 @@ class Option:
         if self.kind is Kind.BOOL:
             return parse_bool(value, flag, option=name)
         if self.kind is Kind.LIST:
-            return tuple(_str_list(value, flag, name))
+            items = tuple(_str_list(value, flag, name))
+            return self.resolve(items, env) if self.resolve is not None and items else items
         if self.kind is Kind.CPUS:
             return None if value is None or value == "" else cpus_to_cfs(value)
         if self.kind is Kind.PAIRS:
@@ -758,6 +770,27 @@ OPTIONS: tuple[Option, ...] = (
         "build --push); each tag must name its registry, e.g. -t 127.0.0.1:5443/team/app:1. "
         "A failed push fails the cell and keeps the image on the daemon.",
     ),
+    Option(
+        # Only the reference is an option (a file, a variable): the value is read when
+        # BuildKit asks the session for it, and is never stored, shown or saved.
+        "secrets", ("--secret",), Kind.LIST, via_session=True, builders=_BUILDKIT_ONLY,
+        metavar="id=NAME,src=PATH|env=VAR", aliases=("secret",), group="options",
+        resolve=check_secrets, placeholder="id=NAME,src=PATH ⏎",
+        help="A secret for RUN --mount=type=secret,id=NAME (BuildKit), like docker buildx "
+        "build --secret: id=NAME,src=PATH reads a file, id=NAME,env=VAR a variable of the "
+        "kernel, id=NAME alone the variable NAME if set, else the file NAME. The value "
+        "reaches only that step: not the image, its history, the log or the notebook; "
+        "repeatable.",
+    ),
+    Option(
+        "ssh", ("--ssh",), Kind.LIST, via_session=True, builders=_BUILDKIT_ONLY,
+        metavar="default|ID=SOCKET", group="options", resolve=check_ssh,
+        placeholder="default ⏎",
+        help="Forward an ssh agent to RUN --mount=type=ssh (BuildKit), like docker buildx "
+        "build --ssh: default (or any ID alone) forwards $SSH_AUTH_SOCK, ID=SOCKET that "
+        "agent socket; steps can list and use its keys, not add or remove them; "
+        "repeatable.",
+    ),
     # Our own: the magic reads these itself; the daemon never sees them.
     Option(
         "context", ("--context",), Kind.TEXT, metavar="DIR", on_cli="context",
@@ -821,7 +854,9 @@ def not_honoured(options: Any, builder: str) -> list[tuple[Option, str]]:
     for opt in BUILD_OPTIONS:
         if not opt.builders or builder in opt.builders:
             continue
-        if getattr(options, opt.name) != opt.default:
+        value = getattr(options, opt.name)
+        # A list or mapping left empty is its default too (the table says None).
+        if value != opt.default and value not in ((), {}):
             found.append((opt, opt.label))
     network = getattr(options, "network", None)
     if builder == BUILDKIT and network and network not in BUILDKIT_NETWORKS:
@@ -843,8 +878,9 @@ def refusal(options: Any, builder: str) -> OptionsError | None:
         )
     others = f" (also {', '.join(n for _, n in found[1:])})" if len(found) > 1 else ""
     who = "BuildKit" if builder == BUILDKIT else "the classic builder"
+    hint = _CLASSIC_HINT if builder == BUILDKIT else _BUILDKIT_HINT
     return opt.error(
-        message=f"{name}: {who} ignores this option{others}; {_CLASSIC_HINT}, which honours it",
+        message=f"{name}: {who} ignores this option{others}; {hint}, which honours it",
         short=f"{who} ignores it",
     )
 

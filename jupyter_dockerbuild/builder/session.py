@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .options import BuildOptions
+from .secrets import build_secrets
+from .ssh import ssh_agents
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine.client import DockerClient
@@ -82,4 +84,4 @@ def filesync_context(plan: SessionPlan) -> None:
 
 
 #: The providers every BuildKit build's session is made from, in order.
-PROVIDERS: list[SessionProvider] = [registry_auth, filesync_context]
+PROVIDERS: list[SessionProvider] = [registry_auth, filesync_context, build_secrets, ssh_agents]
