@@ -97,6 +97,8 @@ def test_buildkit_failure_points_at_the_cell_line(open_notebook, base_image):
     expect(failed).to_contain_text("[deps 2/2] RUN")
     expect(failed).to_contain_text("cell line 3")
     expect(build.locator(".jdb-tail")).to_contain_text("cannot find numpy==9.9")
+    # The summary says why, once; the cell's error line points at it.
+    expect(build).to_contain_text(re.compile(r"cell line 3.*exit code 3"))
     expect(
         page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    ).to_contain_text(re.compile(r"BuildError.*cell line 3.*exit code 3"))
+    ).to_contain_text(re.compile(r"BuildError.*see the build's summary above"))

@@ -95,10 +95,12 @@ def test_failed_build_points_at_cell_line(open_notebook, base_image):
     expect(failed).to_contain_text("cell line 4")
     expect(build.locator(".jdb-tail")).to_contain_text("cannot find numpy==9.9")
     assert build.locator("details.jdb-log").get_attribute("open") is not None
-    # The cell itself failed: JupyterLab shows the one-line error.
+    # The cell itself failed: the summary says why, and JupyterLab shows the one-line
+    # error pointing at it.
+    expect(build).to_contain_text("non-zero code: 3")
     expect(
         page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    ).to_contain_text(re.compile(r"BuildError.*non-zero code: 3"))
+    ).to_contain_text(re.compile(r"BuildError.*see the build's summary above"))
     page.screenshot(path=str(SHOTS / "progress-failed.png"))
 
 
