@@ -215,19 +215,39 @@ class PlainFront:
             return
         upstream.settimeout(None)
         self._open += [client, upstream]
-        t = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
-        t.start()
-        self._threads.append(t)
-        self._pipe(client, upstream)
+        self._relay(client, upstream)
 
-    def _pipe(self, src, dst) -> None:  # type: ignore[no-untyped-def]
+    def _relay(self, client, upstream) -> None:  # type: ignore[no-untyped-def]
+        """Copy both ways in ONE thread: an SSL socket read and written by two threads at
+        once (OpenSSL's object is not thread-safe) hung the pull in a full run."""
+        import select
+        import ssl
+
+        ends = {client: upstream, upstream: client}
         try:
-            while data := src.recv(65536):
-                dst.sendall(data)
+            while True:
+                # Bytes OpenSSL already decrypted are not seen by select: drain them first.
+                ready = [upstream] if upstream.pending() else select.select(list(ends), [], [])[0]
+                for src in ready:
+                    if src is upstream:
+                        # A TLS record with no data for us (a session ticket) must not
+                        # block the loop while the client has a request to pass on.
+                        upstream.setblocking(False)
+                        try:
+                            data = upstream.recv(65536)
+                        except ssl.SSLWantReadError:
+                            continue
+                        finally:
+                            upstream.setblocking(True)
+                    else:
+                        data = src.recv(65536)
+                    if not data:
+                        return
+                    ends[src].sendall(data)
         except OSError:
             pass
         finally:
-            for sock in (src, dst):
+            for sock in (client, upstream):
                 try:
                     sock.shutdown(self._socket.SHUT_RDWR)
                 except OSError:
