@@ -30,14 +30,13 @@ from pathlib import Path
 
 import pytest
 from agentutil import COMMENT, have_openssh, identities, start_agent, stop_agent
+from viewutil import RecordingView
 
 import jupyter_dockerbuild as jd
 from jupyter_dockerbuild.builder.options import BuildOptions
 from jupyter_dockerbuild.builder.pipeline import execute
 from jupyter_dockerbuild.builder.result import render_summary
 from jupyter_dockerbuild.errors import BuildError
-from jupyter_dockerbuild.ui.html import render_html
-from jupyter_dockerbuild.ui.text import TextView
 
 pytestmark = pytest.mark.daemon
 
@@ -72,23 +71,6 @@ def _saved_bytes(docker, image: str) -> bytes:
                 data = gzip.decompress(data)
             out.write(data)
     return out.getvalue()
-
-
-class RecordingView:
-    """Renders every update as the widget and the text view would, and keeps it all."""
-
-    def __init__(self) -> None:
-        self.html: list[str] = []
-        self.text = io.StringIO()
-        self._text_view = TextView(self.text)
-
-    def update(self, state) -> None:
-        self.html.append(render_html(state, tail_lines=6))
-        self._text_view.update(state)
-
-    def close(self, state) -> None:
-        self.html.append(render_html(state, tail_lines=6, final=True))
-        self._text_view.close(state)
 
 
 def _fds() -> set[str]:

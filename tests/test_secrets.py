@@ -11,7 +11,6 @@ saved as a notebook; every text that reaches the user is scanned for the secrets
 from __future__ import annotations
 
 import base64
-import io
 import json
 import uuid
 from pathlib import Path
@@ -20,6 +19,7 @@ import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from kernelutil import execute
+from viewutil import RecordingView
 
 from jupyter_dockerbuild.builder import pipeline
 from jupyter_dockerbuild.builder.docker_config import apply_docker_config
@@ -27,8 +27,6 @@ from jupyter_dockerbuild.builder.options import BuildOptions
 from jupyter_dockerbuild.builder.result import render_summary
 from jupyter_dockerbuild.engine.auth import registry_config_from_docker_config
 from jupyter_dockerbuild.errors import BuildError
-from jupyter_dockerbuild.ui.html import render_html
-from jupyter_dockerbuild.ui.text import TextView
 
 # Not no_leftover_containers: on a daemon shared with other test runs, their build
 # containers would be counted as ours (the builds here use the default --force-rm).
@@ -112,23 +110,6 @@ def test_magic_in_an_ipython_shell(secrets, base_image, tag_prefix, capsys):
         shown = "\n".join([str(hist), repr(hist), repr(hist.rows), *map(str, data.values())])
         secrets.assert_absent(f"the output of {line}", shown)
         assert "TOKEN=***" in data["text/plain"] and "TOKEN=***" in data["text/html"], line
-
-
-class RecordingView:
-    """Renders every update like the widget and the text view would, and keeps it all."""
-
-    def __init__(self) -> None:
-        self.html: list[str] = []
-        self.text = io.StringIO()
-        self._text_view = TextView(self.text)
-
-    def update(self, state) -> None:
-        self.html.append(render_html(state, tail_lines=6))
-        self._text_view.update(state)
-
-    def close(self, state) -> None:
-        self.html.append(render_html(state, tail_lines=6, final=True))
-        self._text_view.close(state)
 
 
 def test_options_and_every_renderer(secrets, docker, base_image):
