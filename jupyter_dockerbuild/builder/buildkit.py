@@ -122,11 +122,9 @@ def containerd_image_store(client: DockerClient) -> bool:
     The containerd image store reports ``driver-type`` ``io.containerd.snapshotter.v1``
     (measured on Docker 26.1 and 28.5); the graph drivers report their own keys.
     """
-    info = client.get_json("/info")
-    for pair in info.get("DriverStatus") or []:
-        if len(pair) == 2 and pair[0] == "driver-type" and "snapshotter" in str(pair[1]):
-            return True
-    return False
+    from .filesync import containerd_store  # the one reading of /info, for both paths
+
+    return containerd_store(client.get_json("/info"))
 
 
 def tar_context_refusal(client: DockerClient) -> str | None:
